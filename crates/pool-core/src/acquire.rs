@@ -1,0 +1,121 @@
+//! The checkout path of `get()`: fast path, wait, then reset and check under the
+//! acquire deadline.
+
+use std::panic::Location;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::PoolError;
+use crate::guard::{PoolRef, PooledConnection};
+use crate::inner::{CloseReason, Inner};
+use crate::manager::Manager;
+use crate::timeout::lazy_timeout;
+use crate::waiters::Acquire;
+
+/// Checks out one connection within `timeout`, everything included (guarantee 4).
+///
+/// Cancellation safety: the slot is owned either by the `Acquire` future (which
+/// gives it back on drop) or by a guard (which returns or closes it on drop) at
+/// every `.await` — there is no instant in which a dropped future owns a slot that
+/// nothing will release (guarantee 2).
+pub(crate) async fn acquire<'a, M: Manager>(
+    pool: &'a Arc<Inner<M>>,
+    timeout: Duration,
+    site: &'static Location<'static>,
+) -> Result<PooledConnection<'a, M>, PoolError<M::Error>> {
+    let inner: &Inner<M> = pool;
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut waited = false;
+    loop {
+        let idx = match inner.try_fast() {
+            Some(idx) => idx,
+            None => {
+                waited = true;
+                if inner.is_closed() {
+                    return Err(PoolError::Closed);
+                }
+                let wait = Acquire {
+                    inner,
+                    waiter: None,
+                };
+                match lazy_timeout(deadline, wait).await {
+                    Some(result) => result?,
+                    None => return Err(timed_out(inner, start)),
+                }
+            }
+        };
+        // SAFETY: `try_fast` / `Acquire` transferred ownership of `idx` to us.
+        let Some(entry) = (unsafe { inner.slots.take(idx) }) else {
+            inner.free_slot(idx);
+            continue;
+        };
+        // Guard before await: from here on a cancelled caller returns the slot.
+        let mut guard = PooledConnection::from_parts(PoolRef::Borrowed(pool), idx, entry);
+        if guard.entry().fresh {
+            guard.entry_mut().fresh = false;
+            inner.counters.fresh_handouts.fetch_add(1, Relaxed);
+        } else {
+            let now = if waited { Instant::now() } else { start };
+            if !validate(inner, &mut guard, now, deadline).await {
+                guard.close_as(CloseReason::CheckFailed);
+                if Instant::now() >= deadline {
+                    return Err(timed_out(inner, start));
+                }
+                continue;
+            }
+        }
+        if waited {
+            inner.counters.acquired_waited.fetch_add(1, Relaxed);
+            inner
+                .counters
+                .wait_nanos
+                .fetch_add(start.elapsed().as_nanos() as u64, Relaxed);
+        } else {
+            inner.counters.acquired_fast.incr();
+        }
+        inner.track_checkout(idx, site);
+        return Ok(guard);
+    }
+}
+
+/// Resets a reused connection and checks it if it sat idle past `validate_after`.
+/// On failure the connection is closed and `false` returned.
+async fn validate<M: Manager>(
+    inner: &Inner<M>,
+    guard: &mut PooledConnection<'_, M>,
+    now: Instant,
+    deadline: Instant,
+) -> bool {
+    let io_deadline = deadline.min(now + inner.config.connect_timeout);
+    // Dirty while the manager talks to the connection: a caller cancelled here
+    // must not hand a half-reset connection to the next one.
+    guard.set_dirty(true);
+    let reset = lazy_timeout(io_deadline, inner.manager.reset(&mut **guard)).await;
+    if !matches!(reset, Some(Ok(()))) {
+        tracing::debug!(pool = %inner.name, "reset failed; closing connection");
+        return false;
+    }
+    let idle_for = now.saturating_duration_since(guard.entry().last_used);
+    if idle_for >= inner.config.validate_after {
+        let check = lazy_timeout(io_deadline, inner.manager.check(&mut **guard)).await;
+        if !matches!(check, Some(Ok(()))) {
+            tracing::debug!(pool = %inner.name, "check failed; closing connection");
+            return false;
+        }
+        guard.entry_mut().last_checked = now;
+    }
+    guard.set_dirty(false);
+    true
+}
+
+fn timed_out<M: Manager>(inner: &Inner<M>, start: Instant) -> PoolError<M::Error> {
+    inner.counters.timeouts.fetch_add(1, Relaxed);
+    PoolError::Timeout {
+        waited: start.elapsed(),
+        last_error: inner.last_error_since(start),
+    }
+}

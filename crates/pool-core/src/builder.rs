@@ -1,0 +1,161 @@
+//! `Builder`: a `PoolConfig` plus a name, validated by `build()`.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::time::Instant;
+
+use crate::config::{ConfigError, PoolConfig, QueueMode};
+use crate::inner::Inner;
+use crate::limit::TotalLimit;
+use crate::manager::Manager;
+use crate::pool::ConnectionPool;
+use crate::reaper;
+
+/// Builds a [`ConnectionPool`]. Every setter mirrors a [`PoolConfig`] field (see
+/// there for defaults); nothing is checked until [`build`](Self::build).
+pub struct Builder<M> {
+    config: PoolConfig,
+    name: Option<String>,
+    // `fn() -> M`: the builder neither owns nor shares an `M`, so it is Send and
+    // Sync whatever `M` is; the parameter only lets `ConnectionPool::builder()` infer it.
+    _manager: PhantomData<fn() -> M>,
+}
+
+impl<M> Default for Builder<M> {
+    fn default() -> Self {
+        Builder {
+            config: PoolConfig::default(),
+            name: None,
+            _manager: PhantomData,
+        }
+    }
+}
+
+impl<M> Clone for Builder<M> {
+    fn clone(&self) -> Self {
+        Builder {
+            config: self.config.clone(),
+            name: self.name.clone(),
+            _manager: PhantomData,
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for Builder<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.config.$name = value;
+                self
+            }
+        )*
+    };
+}
+
+impl<M: Manager> Builder<M> {
+    /// A builder with the default configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts from an existing configuration (from TOML or the environment).
+    pub fn from_config(config: PoolConfig) -> Self {
+        Builder {
+            config,
+            name: None,
+            _manager: PhantomData,
+        }
+    }
+
+    /// The pool's name in logs, stats and health reports. Default: the manager's kind.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    setters! {
+        /// Connections alive at once. Default 10.
+        max_size: usize,
+        /// Idle connections kept open by the reaper. Default 0.
+        min_idle: usize,
+        /// Longest a `get()` waits. Default 30 s.
+        acquire_timeout: Duration,
+        /// Longest one connect, check or reset. Default 10 s.
+        connect_timeout: Duration,
+        /// Idle longer → closed (`None` = never). Default 10 min.
+        idle_timeout: Option<Duration>,
+        /// Older → closed (`None` = never). Default 30 min.
+        max_lifetime: Option<Duration>,
+        /// Idle longer → probed by the reaper (`None` = never). Default 2 min.
+        keepalive_interval: Option<Duration>,
+        /// Checkout runs `check` only after this much idleness. Default 500 ms.
+        validate_after: Duration,
+        /// Reaper period, at least 100 ms. Default 30 s.
+        reap_interval: Duration,
+        /// Held longer → a warning naming the acquire site. Default off.
+        leak_threshold: Option<Duration>,
+        /// Which idle connection is reused first. Default LIFO.
+        queue_mode: QueueMode,
+        /// Bound on overtaking a parked waiter; 0 = strict FIFO. Default 1 ms.
+        fairness_window: Duration,
+        /// Retries of a transient connect failure. Default 0.
+        connect_retries: u32,
+        /// First retry backoff (doubles, full jitter). Default 100 ms.
+        retry_backoff: Duration,
+    }
+
+    /// The configuration as set so far.
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    /// Validates the configuration and starts the pool (and its reaper) on the
+    /// current tokio runtime. Connections are opened lazily, except `min_idle`
+    /// ones, which the reaper starts opening at once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first invalid knob, or [`ConfigError::NoRuntime`]
+    /// when called outside a tokio runtime.
+    pub fn build(self, manager: M) -> Result<ConnectionPool<M>, ConfigError> {
+        self.build_inner(manager, None, None)
+    }
+
+    pub(crate) fn build_inner(
+        self,
+        manager: M,
+        total: Option<Arc<TotalLimit>>,
+        epoch: Option<Instant>,
+    ) -> Result<ConnectionPool<M>, ConfigError> {
+        self.config.validate()?;
+        let handle = Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
+        let name = self.name.unwrap_or_else(|| manager.kind().to_string());
+        let inner = Inner::new(
+            manager,
+            self.config,
+            name,
+            handle,
+            total.clone(),
+            epoch.unwrap_or_else(Instant::now),
+        );
+        if let Some(total) = total {
+            let weak: std::sync::Weak<dyn crate::limit::Capacity> = Arc::downgrade(&inner) as _;
+            total.register(weak);
+        }
+        reaper::spawn(&inner);
+        inner.top_up_min_idle();
+        Ok(ConnectionPool::from_inner(inner))
+    }
+}

@@ -1,0 +1,29 @@
+//! `Pool`: the object-safe face every pool shows to registries, exporters and
+//! shutdown, whatever its protocol.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::health::Health;
+use crate::stats::Stats;
+
+/// A boxed future, as returned by [`Pool::close`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a registry needs to know of a pool. Held as `Arc<dyn Pool>`.
+pub trait Pool: Send + Sync + Debug {
+    /// The pool's name (unique within a registry).
+    fn name(&self) -> &str;
+    /// The protocol: `"postgres"`, `"redis"`, `"http"`, … (`Manager::kind`).
+    fn kind(&self) -> &str;
+    /// A cheap snapshot of gauges and counters.
+    fn stats(&self) -> Stats;
+    /// The pool's verdict with its reason.
+    fn health(&self) -> Health;
+    /// Closes the pool: waiting and new `get()`s fail with `Closed` at once, idle
+    /// connections close now and the ones in use on return. Resolves `true` once
+    /// all are closed, `false` if `timeout` passed first.
+    fn close(&self, timeout: Duration) -> BoxFuture<'_, bool>;
+}

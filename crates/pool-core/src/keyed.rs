@@ -1,0 +1,230 @@
+//! `KeyedPool`: one sub-pool per key under a per-key and a total limit.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::builder::Builder;
+use crate::config::{ConfigError, PoolConfig};
+use crate::dyn_pool::{BoxFuture, Pool};
+use crate::error::PoolError;
+use crate::guard::PooledConnection;
+use crate::health::Health;
+use crate::limit::TotalLimit;
+use crate::manager::Manager;
+use crate::pool::ConnectionPool;
+use crate::stats::Stats;
+
+type MakeManager<K, M> = dyn Fn(&K) -> M + Send + Sync;
+
+/// One [`ConnectionPool`] per key (a URL, a host, a socket configuration), each
+/// limited to `config.max_size` connections, all together to `max_total`. When the
+/// total is reached and another key holds idle connections, the oldest idle one is
+/// closed to make room; otherwise the caller waits (up to `acquire_timeout`) for
+/// any key to give one back.
+///
+/// Sub-pools are created on first use by `make_manager(&key)` and share the
+/// configuration; `remove` closes one.
+pub struct KeyedPool<K, M: Manager> {
+    inner: Arc<KeyedInner<K, M>>,
+}
+
+struct KeyedInner<K, M: Manager> {
+    name: String,
+    config: PoolConfig,
+    make_manager: Box<MakeManager<K, M>>,
+    /// The sub-pools; written only when a key is first seen or removed.
+    pools: RwLock<HashMap<K, ConnectionPool<M>>>,
+    total: Arc<TotalLimit>,
+    epoch: Instant,
+    kind: &'static str,
+}
+
+impl<K, M: Manager> Clone for KeyedPool<K, M> {
+    fn clone(&self) -> Self {
+        KeyedPool {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K, M> KeyedPool<K, M>
+where
+    K: Hash + Eq + Clone + fmt::Debug + Send + Sync + 'static,
+    M: Manager,
+{
+    /// A keyed pool named `name`: `config.max_size` is the per-key limit,
+    /// `max_total` the limit over all keys.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an invalid `config`, a zero `max_total` or one below
+    /// `max_size`; [`ConfigError::NoRuntime`] outside a tokio runtime.
+    pub fn new(
+        name: impl Into<String>,
+        config: PoolConfig,
+        max_total: usize,
+        make_manager: impl Fn(&K) -> M + Send + Sync + 'static,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if max_total == 0 {
+            return Err(ConfigError::Invalid {
+                knob: "max_total",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if max_total < config.max_size {
+            return Err(ConfigError::Invalid {
+                knob: "max_total",
+                reason: format!(
+                    "{max_total} is below the per-key max_size ({})",
+                    config.max_size
+                ),
+            });
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ConfigError::NoRuntime);
+        }
+        Ok(KeyedPool {
+            inner: Arc::new(KeyedInner {
+                name: name.into(),
+                config,
+                make_manager: Box::new(make_manager),
+                pools: RwLock::new(HashMap::new()),
+                total: Arc::new(TotalLimit::new(max_total)),
+                epoch: Instant::now(),
+                kind: "keyed",
+            }),
+        })
+    }
+
+    /// The sub-pool of `key`, created on first use.
+    ///
+    /// # Errors
+    /// [`PoolError::Closed`] when the keyed pool was closed.
+    pub fn pool(&self, key: &K) -> Result<ConnectionPool<M>, PoolError<M::Error>> {
+        if let Some(p) = read(&self.inner.pools).get(key) {
+            return Ok(p.clone());
+        }
+        let mut pools = write(&self.inner.pools);
+        if let Some(p) = pools.get(key) {
+            return Ok(p.clone());
+        }
+        let manager = (self.inner.make_manager)(key);
+        let pool = Builder::from_config(self.inner.config.clone())
+            .name(format!("{}[{key:?}]", self.inner.name))
+            .build_inner(
+                manager,
+                Some(self.inner.total.clone()),
+                Some(self.inner.epoch),
+            )?;
+        pools.insert(key.clone(), pool.clone());
+        Ok(pool)
+    }
+
+    /// Checks out a connection for `key` (see [`ConnectionPool::get`]).
+    ///
+    /// # Errors
+    /// As [`ConnectionPool::get`].
+    pub async fn get(&self, key: &K) -> Result<PooledConnection<'static, M>, PoolError<M::Error>> {
+        let pool = self.pool(key)?;
+        pool.get_owned().await
+    }
+
+    /// Connections alive over all keys.
+    pub fn total_size(&self) -> usize {
+        self.inner.total.used()
+    }
+
+    /// The limit over all keys.
+    pub fn max_total(&self) -> usize {
+        self.inner.total.max()
+    }
+
+    /// Stats of one key, if it has a sub-pool.
+    pub fn key_stats(&self, key: &K) -> Option<Stats> {
+        read(&self.inner.pools).get(key).map(ConnectionPool::stats)
+    }
+
+    /// The keys that have a sub-pool.
+    pub fn keys(&self) -> Vec<K> {
+        read(&self.inner.pools).keys().cloned().collect()
+    }
+
+    /// Closes and forgets the sub-pool of `key`.
+    pub async fn remove(&self, key: &K, timeout: Duration) -> bool {
+        let pool = write(&self.inner.pools).remove(key);
+        match pool {
+            Some(p) => p.close(timeout).await,
+            None => true,
+        }
+    }
+
+    fn sub_pools(&self) -> Vec<ConnectionPool<M>> {
+        read(&self.inner.pools).values().cloned().collect()
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<K, M: Manager> fmt::Debug for KeyedPool<K, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedPool")
+            .field("name", &self.inner.name)
+            .field("keys", &read(&self.inner.pools).len())
+            .field("total", &self.inner.total.used())
+            .field("max_total", &self.inner.total.max())
+            .finish()
+    }
+}
+
+impl<K, M> Pool for KeyedPool<K, M>
+where
+    K: Hash + Eq + Clone + fmt::Debug + Send + Sync + 'static,
+    M: Manager,
+{
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn kind(&self) -> &str {
+        self.sub_pools()
+            .first()
+            .map_or(self.inner.kind, |p| p.manager().kind())
+    }
+
+    fn stats(&self) -> Stats {
+        let mut total = Stats::default();
+        for p in self.sub_pools() {
+            total.merge(&p.stats());
+        }
+        total.max_size = self.inner.total.max();
+        total
+    }
+
+    fn health(&self) -> Health {
+        self.sub_pools()
+            .iter()
+            .map(ConnectionPool::health)
+            .fold(Health::Healthy, Health::worst)
+    }
+
+    fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let mut all = true;
+            for p in self.sub_pools() {
+                all &= p.close(timeout).await;
+            }
+            all
+        })
+    }
+}

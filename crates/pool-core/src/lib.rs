@@ -1,0 +1,50 @@
+//! # pool-core
+//!
+//! The engine of unipool: one connection pool for every protocol.
+//!
+//! - [`Manager`] teaches the engine one kind of connection (connect, check,
+//!   is_broken, reset);
+//! - [`ConnectionPool`] is the pool: a lock-free idle fast path, bounded fairness,
+//!   cancellation-safe `get()`, fail-fast connect errors, a reaper;
+//! - [`KeyedPool`] holds one pool per key under a per-key and a total limit;
+//! - [`Pool`] and [`Health`] are what registries see of any pool.
+//!
+//! The guarantees and the data structures behind them are described in
+//! `docs/architecture.md` of the repository.
+
+mod acquire;
+#[cfg(feature = "bb8")]
+mod bb8_compat;
+mod builder;
+mod config;
+mod dyn_pool;
+mod error;
+mod guard;
+mod health;
+mod inner;
+mod keyed;
+mod limit;
+mod manager;
+mod padded;
+mod pool;
+mod reaper;
+mod slots;
+mod stats;
+mod timeout;
+mod waiters;
+
+#[cfg(feature = "bb8")]
+pub use bb8_compat::{Bb8Error, Bb8Manager};
+pub use builder::Builder;
+pub use config::{
+    parse_duration, parse_opt_duration, ConfigError, PoolConfig, QueueMode, KNOBS, MAX_POOL_SIZE,
+    MIN_REAP_INTERVAL,
+};
+pub use dyn_pool::{BoxFuture, Pool};
+pub use error::{LastError, PoolError};
+pub use guard::PooledConnection;
+pub use health::Health;
+pub use keyed::KeyedPool;
+pub use manager::Manager;
+pub use pool::ConnectionPool;
+pub use stats::Stats;

@@ -1,0 +1,261 @@
+//! `ConnectionPool<M>`: the cheap, cloneable handle users hold.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::acquire::acquire;
+use crate::builder::Builder;
+use crate::config::PoolConfig;
+use crate::dyn_pool::{BoxFuture, Pool};
+use crate::error::PoolError;
+use crate::guard::PooledConnection;
+use crate::health::Health;
+use crate::inner::Inner;
+use crate::manager::Manager;
+use crate::stats::Stats;
+
+/// A pool of connections made by `M`. Cloning is cheap (one `Arc`); all clones
+/// share the connections.
+///
+/// ```
+/// use pool_core::{ConnectionPool, Manager};
+/// use std::convert::Infallible;
+///
+/// struct Counter;
+/// impl Manager for Counter {
+///     type Connection = u32;
+///     type Error = Infallible;
+///     async fn connect(&self) -> Result<u32, Infallible> { Ok(7) }
+///     async fn check(&self, _: &mut u32) -> Result<(), Infallible> { Ok(()) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = ConnectionPool::builder().max_size(4).build(Counter)?;
+/// let conn = pool.get().await?;
+/// assert_eq!(*conn, 7);
+/// drop(conn);
+/// assert_eq!(pool.stats().idle, 1);
+/// # Ok(()) }
+/// ```
+pub struct ConnectionPool<M: Manager> {
+    inner: Arc<Inner<M>>,
+}
+
+impl<M: Manager> Clone for ConnectionPool<M> {
+    fn clone(&self) -> Self {
+        ConnectionPool {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<M: Manager> ConnectionPool<M> {
+    /// A [`Builder`] with the default configuration.
+    pub fn builder() -> Builder<M> {
+        Builder::new()
+    }
+
+    /// Builds a pool from `config` on the current tokio runtime.
+    ///
+    /// # Errors
+    /// See [`Builder::build`].
+    pub fn new(config: PoolConfig, manager: M) -> Result<Self, crate::ConfigError> {
+        Builder::from_config(config).build(manager)
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner<M>>) -> Self {
+        ConnectionPool { inner }
+    }
+
+    /// Checks out a connection, waiting up to `acquire_timeout`.
+    ///
+    /// Cancel-safe: dropping the future at any point loses no slot and no
+    /// connection; a connect it started finishes in the background and its
+    /// connection goes to the next caller.
+    ///
+    /// # Errors
+    /// [`PoolError::Backend`] or [`PoolError::ConnectTimeout`] at once when the
+    /// connect made for this caller fails; [`PoolError::Timeout`] (with the last
+    /// connect error, if any) after `acquire_timeout`; [`PoolError::Closed`].
+    #[track_caller]
+    pub fn get(
+        &self,
+    ) -> impl Future<Output = Result<PooledConnection<'_, M>, PoolError<M::Error>>> + Send + '_
+    {
+        let site = Location::caller();
+        acquire(&self.inner, self.inner.config.acquire_timeout, site)
+    }
+
+    /// Like [`get`](Self::get) with another wait limit.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    #[track_caller]
+    pub fn get_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<PooledConnection<'_, M>, PoolError<M::Error>>> + Send + '_
+    {
+        let site = Location::caller();
+        acquire(&self.inner, timeout, site)
+    }
+
+    /// Like [`get`](Self::get), returning a guard that does not borrow this handle
+    /// (it can move into a spawned task).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    #[track_caller]
+    pub fn get_owned(
+        &self,
+    ) -> impl Future<Output = Result<PooledConnection<'static, M>, PoolError<M::Error>>> + Send + '_
+    {
+        let site = Location::caller();
+        async move {
+            acquire(&self.inner, self.inner.config.acquire_timeout, site)
+                .await
+                .map(PooledConnection::into_owned)
+        }
+    }
+
+    /// Checks out an idle connection without waiting for one: when none is idle it
+    /// fails at once with `Timeout { waited: 0 }` (and starts opening one if there
+    /// is room, so that a later call may succeed). It still runs `reset` / `check`
+    /// on the connection it takes.
+    ///
+    /// # Errors
+    /// `Timeout` when no connection is idle; `Closed`.
+    #[track_caller]
+    pub fn try_get(
+        &self,
+    ) -> impl Future<Output = Result<PooledConnection<'_, M>, PoolError<M::Error>>> + Send + '_
+    {
+        let site = Location::caller();
+        async move {
+            if self.inner.is_closed() {
+                return Err(PoolError::Closed);
+            }
+            if self.inner.idle.count() == 0 {
+                if self
+                    .inner
+                    .waiters
+                    .count
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    == 0
+                {
+                    self.inner.top_up_one();
+                }
+                return Err(PoolError::Timeout {
+                    waited: Duration::ZERO,
+                    last_error: None,
+                });
+            }
+            acquire(&self.inner, Duration::from_millis(1), site).await
+        }
+    }
+
+    /// Checks out a connection from code that is not async, blocking the thread.
+    /// Works outside the runtime (the usual case) and inside it (the wait then
+    /// runs on a helper thread, so the runtime is not stalled by a nested block_on).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    #[track_caller]
+    pub fn get_blocking(&self) -> Result<PooledConnection<'static, M>, PoolError<M::Error>> {
+        let site = Location::caller();
+        let fut = async move {
+            acquire(&self.inner, self.inner.config.acquire_timeout, site)
+                .await
+                .map(PooledConnection::into_owned)
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.inner.handle.block_on(fut);
+        }
+        let handle = self.inner.handle.clone();
+        std::thread::scope(|s| {
+            s.spawn(move || handle.block_on(fut))
+                .join()
+                .unwrap_or(Err(PoolError::Closed))
+        })
+    }
+
+    /// A snapshot of gauges and counters.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// The pool's verdict (closed, cannot connect, saturated, or healthy).
+    pub fn health(&self) -> Health {
+        self.inner.health()
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &PoolConfig {
+        &self.inner.config
+    }
+
+    /// The manager.
+    pub fn manager(&self) -> &M {
+        &self.inner.manager
+    }
+
+    /// Closes the pool (see [`Pool::close`]). Resolves `true` once every
+    /// connection is closed, `false` if `timeout` passed first.
+    pub async fn close(&self, timeout: Duration) -> bool {
+        self.inner.close(timeout).await
+    }
+
+    /// `true` once `close` was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Runs one reaper pass now (what the reaper does every `reap_interval`).
+    pub async fn reap_now(&self) {
+        self.inner.reap().await;
+    }
+}
+
+impl<M: Manager> fmt::Debug for ConnectionPool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.inner.stats();
+        f.debug_struct("ConnectionPool")
+            .field("name", &self.inner.name)
+            .field("kind", &self.inner.manager.kind())
+            .field("size", &s.size)
+            .field("idle", &s.idle)
+            .field("max_size", &s.max_size)
+            .finish()
+    }
+}
+
+impl<M: Manager> Pool for ConnectionPool<M> {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn kind(&self) -> &str {
+        self.inner.manager.kind()
+    }
+
+    fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    fn health(&self) -> Health {
+        self.inner.health()
+    }
+
+    fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(self.inner.close(timeout))
+    }
+}

@@ -1,0 +1,26 @@
+//! # unipool
+//!
+//! One family of connection pools. This umbrella crate re-exports the engine
+//! ([`core`], also at the crate root) and, behind features, the protocol pools.
+//!
+//! ```
+//! use unipool::{ConnectionPool, Manager};
+//! use std::convert::Infallible;
+//!
+//! struct Numbers;
+//! impl Manager for Numbers {
+//!     type Connection = u64;
+//!     type Error = Infallible;
+//!     async fn connect(&self) -> Result<u64, Infallible> { Ok(42) }
+//!     async fn check(&self, _: &mut u64) -> Result<(), Infallible> { Ok(()) }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = ConnectionPool::builder().max_size(2).build(Numbers)?;
+//! assert_eq!(*pool.get().await?, 42);
+//! # Ok(()) }
+//! ```
+
+#[doc(inline)]
+pub use pool_core::{self as core, *};

@@ -1,0 +1,131 @@
+//! `cargo xtask <task>`: the project's two commands and CI.
+//!
+//! - `cargo xtask bench [SUITE..] [--quick]` — run the benchmarks (release build)
+//!   and write `target/bench-report/`;
+//! - `cargo xtask test` — run every test of the workspace, with the servers the
+//!   suites need (PostgreSQL, Redis) found or started;
+//! - `cargo xtask ci` — what `.ci/run` runs: fmt, clippy, tests, a quick bench.
+
+mod services;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type Result<T> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
+    let rest: Vec<String> = args.collect();
+    match task.as_deref() {
+        Some("bench") => bench(&rest),
+        Some("test") => test(&rest),
+        Some("ci") => ci(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n\
+                 tasks:\n  \
+                 bench [core] [--quick]   benchmarks against peers; report in target/bench-report/\n  \
+                 test [-- ARGS]           every test of the workspace (finds or starts PostgreSQL/Redis)\n  \
+                 ci                       fmt, clippy, test, quick bench (what .ci/run runs)"
+            );
+            Err("no task given".into())
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--quiet", "-p", "unipool-benches", "--"]);
+    cmd.args(args);
+    run(cmd)
+}
+
+fn test(args: &[String]) -> Result<()> {
+    let ci = std::env::var_os("CI").is_some();
+    let services = services::Services::ensure(ci)?;
+    let mut cmd = cargo();
+    let nextest = Command::new("cargo-nextest")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if nextest {
+        cmd.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-features",
+            "--no-fail-fast",
+        ]);
+    } else {
+        cmd.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
+    }
+    cmd.args(args.iter().filter(|a| *a != "--"));
+    services.export(&mut cmd);
+    let result = run(cmd);
+    // Doctests: nextest does not run them.
+    let doc = if nextest && result.is_ok() {
+        let mut cmd = cargo();
+        cmd.args(["test", "--workspace", "--all-features", "--doc"]);
+        services.export(&mut cmd);
+        run(cmd)
+    } else {
+        Ok(())
+    };
+    drop(services);
+    result.and(doc)
+}
+
+fn ci() -> Result<()> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run(fmt)?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(clippy)?;
+    test(&[])?;
+    bench(&["core".into(), "--quick".into()])
+}
