@@ -97,18 +97,19 @@ fn test(args: &[String]) -> Result<()> {
     }
     cmd.args(args.iter().filter(|a| *a != "--"));
     services.export(&mut cmd);
-    let result = run(cmd);
-    // Doctests: nextest does not run them.
-    let doc = if nextest && result.is_ok() {
-        let mut cmd = cargo();
-        cmd.args(["test", "--workspace", "--all-features", "--doc"]);
-        services.export(&mut cmd);
-        run(cmd)
+    // Doctests first (nextest does not run them), so that the run closes on the
+    // test runner's summary of every other test.
+    let doc = if nextest {
+        let mut doc = cargo();
+        doc.args(["test", "--workspace", "--all-features", "--doc"]);
+        services.export(&mut doc);
+        run(doc)
     } else {
         Ok(())
     };
+    let result = doc.and_then(|()| run(cmd));
     drop(services);
-    result.and(doc)
+    result
 }
 
 fn ci() -> Result<()> {
@@ -126,6 +127,6 @@ fn ci() -> Result<()> {
         "warnings",
     ]);
     run(clippy)?;
-    test(&[])?;
-    bench(&["core".into(), "--quick".into()])
+    bench(&["core".into(), "--quick".into()])?;
+    test(&[])
 }

@@ -436,12 +436,19 @@ impl<M: Manager> Inner<M> {
             Err(failure) => {
                 tracing::warn!(pool = %self.name, error = %failure, "connect failed");
                 self.record_error(&failure);
-                self.free_slot(idx);
                 // Fail fast (guarantee 5): the oldest waiter gets the cause now.
-                let mut q = self.waiters.lock();
-                if let Some(w) = q.pop() {
-                    w.set_failed(failure.into_pool_error());
-                    drop(q);
+                // It leaves the queue before the slot is freed, or freeing would
+                // start another connect on its behalf.
+                let failed = {
+                    let mut q = self.waiters.lock();
+                    let w = q.pop();
+                    if let Some(w) = &w {
+                        w.set_failed(failure.into_pool_error());
+                    }
+                    w
+                };
+                self.free_slot(idx);
+                if let Some(w) = failed {
                     w.wake();
                 }
             }

@@ -69,6 +69,8 @@ pub(crate) struct WaitQueue<E> {
     /// `since` of the queue's head (`u64::MAX` when empty): a running task may not
     /// barge past a head older than `fairness_window`.
     pub(crate) head_since: AtomicU64,
+    /// How often `queue` was locked: lets a test prove the fast path never locks.
+    pub(crate) locks: AtomicU64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,10 +86,12 @@ impl<E> WaitQueue<E> {
             queue: Mutex::new(VecDeque::new()),
             count: AtomicUsize::new(0),
             head_since: AtomicU64::new(u64::MAX),
+            locks: AtomicU64::new(0),
         }
     }
 
     pub(crate) fn lock(&self) -> QueueGuard<'_, E> {
+        self.locks.fetch_add(1, Relaxed);
         QueueGuard {
             q: lock(&self.queue),
             shared: self,

@@ -1,0 +1,127 @@
+//! Guarantee 4: `get()` never waits past `acquire_timeout`, whatever the manager
+//! does; no connect, check or reset holds a slot forever (sqlx #4349).
+
+mod support;
+
+use std::time::Duration;
+
+use pool_core::{ConnectionPool, PoolError};
+use support::{settle, Act, TestManager};
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn acquire_timeout_holds_while_connect_hangs() {
+    let pool = ConnectionPool::builder()
+        .acquire_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_secs(60))
+        .build(TestManager::new().connect_with(Act::Hang))
+        .unwrap();
+    let start = Instant::now();
+    let err = pool.get().await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_millis(500));
+    assert!(
+        matches!(err, PoolError::Timeout { waited, .. } if waited == Duration::from_millis(500)),
+        "{err}"
+    );
+    assert_eq!(pool.stats().timeouts, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_connect_fails_with_connect_timeout() {
+    let pool = ConnectionPool::builder()
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_millis(100))
+        .build(TestManager::new().connect_with(Act::Hang))
+        .unwrap();
+    let start = Instant::now();
+    let err = pool.get().await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_millis(100));
+    assert!(matches!(err, PoolError::ConnectTimeout { .. }), "{err}");
+    // The slot of the abandoned connect is free again.
+    assert_eq!(pool.stats().size, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_never_answers_does_not_hold_the_slot() {
+    let m = TestManager::new();
+    let (_, script) = m.handles();
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .validate_after(Duration::ZERO)
+        .connect_timeout(Duration::from_millis(100))
+        .acquire_timeout(Duration::from_secs(5))
+        .build(m)
+        .unwrap();
+    let first = pool.get().await.unwrap().id;
+    script.lock().unwrap().check = Act::Hang;
+    let start = Instant::now();
+    let c = pool.get().await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_millis(100));
+    assert_ne!(c.id, first, "the silent connection must be replaced");
+    assert_eq!(pool.stats().closed_check_failed, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reset_that_never_answers_does_not_hold_the_slot() {
+    let m = TestManager::new();
+    let (_, script) = m.handles();
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .connect_timeout(Duration::from_millis(100))
+        .build(m)
+        .unwrap();
+    let first = pool.get().await.unwrap().id;
+    script.lock().unwrap().reset = Act::Hang;
+    let c = pool.get().await.unwrap();
+    assert_ne!(c.id, first);
+    assert_eq!(pool.stats().closed_check_failed, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn get_timeout_overrides_the_wait() {
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .build(TestManager::new())
+        .unwrap();
+    let _held = pool.get().await.unwrap();
+    let start = Instant::now();
+    let err = pool
+        .get_timeout(Duration::from_millis(30))
+        .await
+        .unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_millis(30));
+    assert!(matches!(err, PoolError::Timeout { .. }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_after_failed_connects_carries_the_last_error() {
+    let m = TestManager::new().connect_with(Act::Fail);
+    let (_, script) = m.handles();
+    let m = TestManager {
+        transient: true,
+        ..m
+    };
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .connect_retries(5)
+        .retry_backoff(Duration::from_millis(50))
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(1))
+        .build(m)
+        .unwrap();
+    let get = {
+        let p = pool.clone();
+        tokio::spawn(async move { p.get().await.map(|_| ()) })
+    };
+    settle().await;
+    // The first attempt failed (transient); the retry will hang.
+    script.lock().unwrap().connect = Act::Hang;
+    let err = get.await.unwrap().unwrap_err();
+    match err {
+        PoolError::Timeout {
+            last_error: Some(e),
+            ..
+        } => assert!(e.to_string().contains("connect refused"), "{e}"),
+        other => panic!("expected a timeout with the last error, got {other}"),
+    }
+}
