@@ -1,1 +1,29 @@
+//! Shared support of the cross-crate, real-service and fault tests: where the
+//! machine's servers are, throwaway servers to kill and restart, and a TCP proxy
+//! that injects faults between a pool and a real server.
 
+pub mod pg;
+pub mod proxy;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A new, empty temp directory unique to this process and call.
+pub fn temp_dir(what: &str) -> std::path::PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "unipool-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

@@ -1,0 +1,96 @@
+//! Errors of pool-sql: the pool's (which phase failed) or the database's own.
+
+use pool_core::PoolError;
+
+/// A backend failure: the database's own error is the `source()`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// PostgreSQL (SQLSTATE and message through `code()` / `as_db_error()`).
+    #[cfg(feature = "postgres")]
+    #[error("postgres: {0}")]
+    Postgres(#[source] tokio_postgres::Error),
+    /// SQLite.
+    #[cfg(feature = "sqlite")]
+    #[error("sqlite: {0}")]
+    Sqlite(#[source] rusqlite::Error),
+    /// TLS could not be set up for a PostgreSQL URL asking for it.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// A connection came back in a state that cannot be reused (inside a
+    /// transaction); the pool discards it.
+    #[error("connection is dirty: {0}")]
+    Dirty(&'static str),
+    /// A blocking SQLite call panicked or was cancelled by runtime shutdown.
+    #[error("blocking task failed: {0}")]
+    Task(String),
+}
+
+/// Why a pool-sql call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// Checking out a connection failed (timeout, closed, or a connect error with
+    /// the database's error as its source).
+    #[error(transparent)]
+    Pool(#[from] PoolError<DbError>),
+    /// The statement failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A connection URL or option is invalid; names the option, never a password.
+    #[error("invalid database configuration: {0}")]
+    Config(String),
+    /// A `transaction` closure panicked; the transaction was rolled back and the
+    /// connection discarded.
+    #[error("the transaction closure panicked; rolled back")]
+    Panicked,
+}
+
+impl From<pool_core::ConfigError> for SqlError {
+    fn from(e: pool_core::ConfigError) -> Self {
+        SqlError::Pool(PoolError::Config(e))
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        DbError::Postgres(e)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<tokio_postgres::Error> for SqlError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        SqlError::Db(DbError::Postgres(e))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::Sqlite(e)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl From<rusqlite::Error> for SqlError {
+    fn from(e: rusqlite::Error) -> Self {
+        SqlError::Db(DbError::Sqlite(e))
+    }
+}
+
+impl SqlError {
+    /// The PostgreSQL SQLSTATE (e.g. `"28P01"` for a wrong password), wherever in
+    /// the chain the database error sits.
+    #[cfg(feature = "postgres")]
+    pub fn sqlstate(&self) -> Option<&str> {
+        let db = match self {
+            SqlError::Db(e) | SqlError::Pool(PoolError::Backend(e)) => e,
+            _ => return None,
+        };
+        match db {
+            DbError::Postgres(e) => e.code().map(|c| c.code()),
+            _ => None,
+        }
+    }
+}

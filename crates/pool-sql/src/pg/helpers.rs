@@ -1,0 +1,145 @@
+//! `query`, `execute`, `execute_many` and `transaction` on a `PgPool`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use pool_core::ConnectionPool;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Transaction};
+
+use super::PgManager;
+use crate::catch_unwind::CatchUnwind;
+use crate::error::SqlError;
+
+/// The future a `transaction` closure returns.
+pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T, SqlError>> + Send + 't>>;
+
+/// Helpers on a [`PgPool`](super::PgPool). Each checks out a connection, uses the
+/// connection's prepared-statement cache, and returns the connection.
+pub trait PgPoolExt {
+    /// Runs a query and returns its rows.
+    ///
+    /// # Errors
+    /// [`SqlError::Pool`] when no connection could be had, [`SqlError::Db`] with
+    /// the database's error (SQLSTATE, message) as source.
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, SqlError>> + Send;
+
+    /// Runs a statement and returns the number of rows affected.
+    ///
+    /// # Errors
+    /// As [`query`](Self::query).
+    fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, SqlError>> + Send;
+
+    /// Runs one statement once per parameter set, all in one transaction; returns
+    /// the total of rows affected. Nothing is applied if any execution fails.
+    ///
+    /// # Errors
+    /// As [`query`](Self::query); the transaction is rolled back.
+    fn execute_many(
+        &self,
+        sql: &str,
+        batch: &[&[&(dyn ToSql + Sync)]],
+    ) -> impl Future<Output = Result<u64, SqlError>> + Send;
+
+    /// Runs `f` in a transaction: committed when it returns `Ok`, rolled back on
+    /// `Err` or panic (a panic becomes [`SqlError::Panicked`]). If the caller is
+    /// cancelled mid-transaction, the connection is discarded (the server rolls
+    /// back when it closes), never handed to the next caller.
+    ///
+    /// ```no_run
+    /// # use pool_sql::{PgPool, PgPoolExt, SqlError};
+    /// # async fn demo(pool: PgPool) -> Result<(), SqlError> {
+    /// let moved = pool
+    ///     .transaction(|tx| Box::pin(async move {
+    ///         tx.execute("UPDATE acct SET n = n - 1 WHERE id = 1", &[]).await?;
+    ///         Ok(tx.execute("UPDATE acct SET n = n + 1 WHERE id = 2", &[]).await?)
+    ///     }))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// `f`'s error, or the pool's / database's.
+    fn transaction<T, F>(&self, f: F) -> impl Future<Output = Result<T, SqlError>> + Send
+    where
+        T: Send,
+        F: for<'t> FnOnce(&'t Transaction<'t>) -> TxFuture<'t, T> + Send;
+}
+
+impl PgPoolExt for ConnectionPool<PgManager> {
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, SqlError> {
+        let mut conn = self.get().await?;
+        let stmt = conn.prepare_cached(sql).await?;
+        Ok(conn.query(&stmt, params).await?)
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, SqlError> {
+        let mut conn = self.get().await?;
+        let stmt = conn.prepare_cached(sql).await?;
+        Ok(conn.execute(&stmt, params).await?)
+    }
+
+    async fn execute_many(
+        &self,
+        sql: &str,
+        batch: &[&[&(dyn ToSql + Sync)]],
+    ) -> Result<u64, SqlError> {
+        let mut conn = self.get().await?;
+        let stmt = conn.prepare_cached(sql).await?;
+        conn.set_dirty(true);
+        let tx = conn.client_mut().transaction().await?;
+        let mut total = 0;
+        for params in batch {
+            match tx.execute(&stmt, params).await {
+                Ok(n) => total += n,
+                Err(e) => {
+                    tx.rollback().await?;
+                    conn.set_dirty(false);
+                    return Err(e.into());
+                }
+            }
+        }
+        tx.commit().await?;
+        conn.set_dirty(false);
+        Ok(total)
+    }
+
+    async fn transaction<T, F>(&self, f: F) -> Result<T, SqlError>
+    where
+        T: Send,
+        F: for<'t> FnOnce(&'t Transaction<'t>) -> TxFuture<'t, T> + Send,
+    {
+        let mut conn = self.get().await?;
+        // Dirty until the transaction ended: cancelled or panicked in between,
+        // the connection is closed instead of reused.
+        conn.set_dirty(true);
+        let tx = conn.client_mut().transaction().await?;
+        let outcome = CatchUnwind(f(&tx)).await;
+        let result = match outcome {
+            Ok(Ok(v)) => {
+                tx.commit().await?;
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+            Err(()) => {
+                // Dropping the transaction queues a ROLLBACK; the connection stays
+                // dirty and is discarded anyway.
+                drop(tx);
+                return Err(SqlError::Panicked);
+            }
+        };
+        conn.set_dirty(false);
+        result
+    }
+}

@@ -1,0 +1,11 @@
+//! PostgreSQL on tokio-postgres.
+
+mod helpers;
+mod manager;
+mod tls;
+
+pub use helpers::PgPoolExt;
+pub use manager::{PgConnection, PgManager, RecyclePolicy};
+
+/// A pool of PostgreSQL connections.
+pub type PgPool = pool_core::ConnectionPool<PgManager>;
