@@ -3,6 +3,7 @@
 
 mod core_bench;
 mod report;
+mod sql_bench;
 
 use std::process::ExitCode;
 
@@ -23,7 +24,8 @@ fn main() -> ExitCode {
     for suite in suites {
         let result = match suite {
             "core" => core_bench::run(quick, &mut report),
-            other => Err(format!("unknown bench suite `{other}` (known: core)")),
+            "sql" => sql_bench::run(quick, &mut report),
+            other => Err(format!("unknown bench suite `{other}` (known: core, sql)")),
         };
         if let Err(e) = result {
             eprintln!("bench {suite} failed: {e}");

@@ -24,3 +24,16 @@
 
 #[doc(inline)]
 pub use pool_core::{self as core, *};
+
+/// PostgreSQL and SQLite pools (features `postgres`, `sqlite`).
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[doc(inline)]
+pub use pool_sql::{self as sql, DbError, SqlError};
+
+#[cfg(feature = "postgres")]
+#[doc(inline)]
+pub use pool_sql::{PgManager, PgPool, PgPoolExt, RecyclePolicy};
+
+#[cfg(feature = "sqlite")]
+#[doc(inline)]
+pub use pool_sql::{SqliteManager, SqlitePool, SqlitePoolExt};
