@@ -62,6 +62,7 @@ impl BenchPool for Ours {
         let pool = pool_core::ConnectionPool::builder()
             .max_size(size)
             .acquire_timeout(Duration::from_secs(60))
+            .fairness_window(window_from_env())
             .build(Noop)
             .expect("valid bench config");
         Ours(pool)
@@ -78,6 +79,15 @@ impl BenchPool for Ours {
         drop(c);
         waited
     }
+}
+
+/// `fairness_window` for our pools: the default 1 ms, or `UNIPOOL_BENCH_WINDOW_US`
+/// to compare (0 = strict FIFO hand-off).
+pub fn window_from_env() -> Duration {
+    std::env::var("UNIPOOL_BENCH_WINDOW_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_millis(1), Duration::from_micros)
 }
 
 // ----- deadpool ------------------------------------------------------------------

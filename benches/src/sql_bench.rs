@@ -196,6 +196,7 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
             eprint!("  {} / {workers} workers ... ", q.name());
             let ours: PgPool = ConnectionPool::builder()
                 .max_size(POOL)
+                .fairness_window(crate::core_bench::window_from_env())
                 .build(PgManager::from_url(&url).map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?;
             let bb8 = bb8::Pool::builder()
