@@ -4,6 +4,7 @@
 
 pub mod pg;
 pub mod proxy;
+pub mod redis_server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -37,3 +37,8 @@ pub use pool_sql::{PgManager, PgPool, PgPoolExt, RecyclePolicy};
 #[cfg(feature = "sqlite")]
 #[doc(inline)]
 pub use pool_sql::{SqliteManager, SqlitePool, SqlitePoolExt};
+
+/// Redis: a shared multiplexed lane and exclusive leases (feature `redis`).
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use pool_redis::{self as redis, Lease, RedisConfig, RedisPool, RedisPoolError};

@@ -1,0 +1,104 @@
+//! `RedisManager`: dedicated connections for the exclusive lane.
+
+use std::fmt;
+use std::time::Duration;
+
+use pool_core::Manager;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError, Value};
+
+/// Opens dedicated connections (a multiplexed connection used by one holder at a
+/// time), checks them with `PING` and resets them with `UNWATCH` (+ `DISCARD` when
+/// a `MULTI` was left open).
+#[derive(Clone)]
+pub struct RedisManager {
+    client: Client,
+    connection: AsyncConnectionConfig,
+    /// The URL with its password redacted.
+    display: String,
+}
+
+impl RedisManager {
+    /// From a redis URL (`redis://`, `rediss://`, `redis+unix://`, with user,
+    /// password and database index).
+    ///
+    /// # Errors
+    /// redis's error when the URL does not parse (the message carries no password).
+    pub fn new(
+        url: &str,
+        connect_timeout: Duration,
+        command_timeout: Duration,
+    ) -> Result<Self, RedisError> {
+        Ok(RedisManager {
+            client: Client::open(url)?,
+            connection: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(connect_timeout))
+                .set_response_timeout(Some(command_timeout)),
+            display: redact(url),
+        })
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The URL with its password redacted.
+    pub fn url(&self) -> &str {
+        &self.display
+    }
+}
+
+/// `url` without its password.
+pub(crate) fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparsable url>".into(),
+    }
+}
+
+impl fmt::Debug for RedisManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisManager")
+            .field("url", &self.display)
+            .finish()
+    }
+}
+
+impl Manager for RedisManager {
+    type Connection = MultiplexedConnection;
+    type Error = RedisError;
+
+    async fn connect(&self) -> Result<MultiplexedConnection, RedisError> {
+        self.client
+            .get_multiplexed_async_connection_with_config(&self.connection)
+            .await
+    }
+
+    async fn check(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
+        redis::cmd("PING").query_async::<()>(conn).await
+    }
+
+    async fn reset(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
+        // Inside a MULTI, UNWATCH is queued ("QUEUED") instead of run ("OK"): that
+        // reply tells us a transaction was left open, which DISCARD ends (and
+        // DISCARD also drops the watches).
+        let reply: Value = redis::cmd("UNWATCH").query_async(conn).await?;
+        if matches!(&reply, Value::SimpleString(s) if s == "QUEUED") {
+            redis::cmd("DISCARD").query_async::<()>(conn).await?;
+        }
+        Ok(())
+    }
+
+    fn is_transient(&self, e: &RedisError) -> bool {
+        e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped()
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}

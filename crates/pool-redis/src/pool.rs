@@ -1,0 +1,216 @@
+//! `RedisPool`: both lanes behind one handle.
+
+use std::fmt;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pool_core::{BoxFuture, ConnectionPool, Health, Pool, Stats};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, FromRedisValue, Pipeline};
+
+use crate::config::RedisConfig;
+use crate::error::RedisPoolError;
+use crate::lease::Lease;
+use crate::manager::RedisManager;
+use crate::shared::{Counters, Lane, SharedConnection, SharedStats};
+
+/// Both lanes of one Redis server. Cloning is cheap.
+#[derive(Clone)]
+pub struct RedisPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    lane: Lane,
+    exclusive: ConnectionPool<RedisManager>,
+}
+
+/// A snapshot of both lanes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisStats {
+    /// The shared lane.
+    pub shared: SharedStats,
+    /// The exclusive lane (the engine's stats).
+    pub exclusive: Stats,
+}
+
+impl RedisPool {
+    /// Opens the shared lane (so that a wrong password or an unreachable server
+    /// fails here, at once) and prepares the exclusive lane (opened on demand).
+    ///
+    /// # Errors
+    /// [`RedisPoolError::Redis`] with redis's error (e.g. `AuthenticationFailed`),
+    /// [`RedisPoolError::Config`] for a bad URL or configuration.
+    pub async fn connect(url: &str, config: RedisConfig) -> Result<Self, RedisPoolError> {
+        Self::connect_named("redis", url, config).await
+    }
+
+    /// Like [`connect`](Self::connect), with a name for stats and health.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_named(
+        name: &str,
+        url: &str,
+        config: RedisConfig,
+    ) -> Result<Self, RedisPoolError> {
+        if config.shared_connections == 0 {
+            return Err(RedisPoolError::Config(
+                "shared_connections must be at least 1".into(),
+            ));
+        }
+        config.pool.validate()?;
+        let manager = RedisManager::new(url, config.pool.connect_timeout, config.command_timeout)
+            .map_err(|e| {
+            RedisPoolError::Config(format!("{}: {e}", crate::manager::redact(url)))
+        })?;
+        let lane_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.pool.connect_timeout))
+            .set_response_timeout(Some(config.command_timeout))
+            .set_number_of_retries(6)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(2));
+        // One plain connect first: the lane's ConnectionManager retries even an
+        // authentication failure with backoff, and the caller must get the cause
+        // at once (a wrong password is not transient).
+        {
+            use pool_core::Manager as _;
+            let probe = tokio::time::timeout(config.pool.connect_timeout, manager.connect())
+                .await
+                .map_err(|_| {
+                    RedisPoolError::Redis(redis::RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "connect timed out",
+                    )))
+                })??;
+            drop(probe);
+        }
+        let mut conns = Vec::with_capacity(config.shared_connections);
+        for _ in 0..config.shared_connections {
+            conns.push(
+                ConnectionManager::new_with_config(manager.client().clone(), lane_config.clone())
+                    .await?,
+            );
+        }
+        let exclusive = pool_core::Builder::from_config(config.pool)
+            .name(format!("{name}.exclusive"))
+            .build(manager)?;
+        Ok(RedisPool {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                lane: Lane {
+                    conns,
+                    next: AtomicUsize::new(0),
+                    counters: Arc::new(Counters::default()),
+                },
+                exclusive,
+            }),
+        })
+    }
+
+    /// A clone of the next shared connection (round-robin). Cheap; use it for
+    /// ordinary commands, many at once.
+    pub fn shared(&self) -> SharedConnection {
+        self.inner.lane.pick()
+    }
+
+    /// Runs one command on the shared lane.
+    ///
+    /// # Errors
+    /// redis's error.
+    pub async fn cmd<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisPoolError> {
+        let mut c = self.shared();
+        Ok(cmd.query_async(&mut c).await?)
+    }
+
+    /// Runs a pipeline (or a `MULTI`/`EXEC` one with `.atomic()`) on the shared
+    /// lane.
+    ///
+    /// # Errors
+    /// redis's error.
+    pub async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, RedisPoolError> {
+        let mut c = self.shared();
+        Ok(pipe.query_async(&mut c).await?)
+    }
+
+    /// Leases a dedicated connection for blocking commands and
+    /// `WATCH`/`MULTI`/`EXEC`; it is reset before the next lease.
+    ///
+    /// # Errors
+    /// [`RedisPoolError::Pool`]: timeout, closed, or the connect error at once.
+    pub async fn lease(&self) -> Result<Lease, RedisPoolError> {
+        Ok(Lease {
+            conn: self.inner.exclusive.get_owned().await?,
+        })
+    }
+
+    /// A dedicated pub/sub connection. Subscriptions are long-lived and change the
+    /// connection's protocol state, so they are not pooled: the connection closes
+    /// when the returned value is dropped.
+    ///
+    /// # Errors
+    /// redis's error.
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub, RedisPoolError> {
+        Ok(self
+            .inner
+            .exclusive
+            .manager()
+            .client()
+            .get_async_pubsub()
+            .await?)
+    }
+
+    /// The exclusive lane's engine pool.
+    pub fn exclusive(&self) -> &ConnectionPool<RedisManager> {
+        &self.inner.exclusive
+    }
+
+    /// Both lanes' figures.
+    pub fn lane_stats(&self) -> RedisStats {
+        RedisStats {
+            shared: self.inner.lane.stats(),
+            exclusive: self.inner.exclusive.stats(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisPool")
+            .field("name", &self.inner.name)
+            .field("url", &self.inner.exclusive.manager().url())
+            .field("shared_connections", &self.inner.lane.conns.len())
+            .finish()
+    }
+}
+
+impl Pool for RedisPool {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn kind(&self) -> &str {
+        "redis"
+    }
+
+    /// The exclusive lane's stats, with the shared connections counted in
+    /// `size` and `max_size` and the shared lane's in-flight commands in `in_use`.
+    fn stats(&self) -> Stats {
+        let mut s = self.inner.exclusive.stats();
+        let shared = self.inner.lane.stats();
+        s.size += shared.connections;
+        s.max_size += shared.connections;
+        s.in_use += shared.in_flight;
+        s
+    }
+
+    fn health(&self) -> Health {
+        self.inner.exclusive.health()
+    }
+
+    fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(self.inner.exclusive.close(timeout))
+    }
+}
