@@ -2,6 +2,7 @@
 //! against its peers in the same process and reported as a ratio.
 
 mod core_bench;
+mod redis_bench;
 mod report;
 mod sql_bench;
 
@@ -25,7 +26,10 @@ fn main() -> ExitCode {
         let result = match suite {
             "core" => core_bench::run(quick, &mut report),
             "sql" => sql_bench::run(quick, &mut report),
-            other => Err(format!("unknown bench suite `{other}` (known: core, sql)")),
+            "redis" => redis_bench::run(quick, &mut report),
+            other => Err(format!(
+                "unknown bench suite `{other}` (known: core, sql, redis)"
+            )),
         };
         if let Err(e) = result {
             eprintln!("bench {suite} failed: {e}");

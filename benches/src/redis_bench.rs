@@ -1,0 +1,276 @@
+//! `bench redis`: GET/SET with 50 concurrent tasks through pool-redis's shared
+//! lane and exclusive lane, bb8-redis, deadpool-redis and one bare multiplexed
+//! connection, in one run; `redis-benchmark -c 50 -t get,set` on the same server
+//! as the reference.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::process::Command;
+use std::time::Instant;
+
+use pool_core::PoolConfig;
+use pool_redis::{RedisConfig, RedisPool};
+use redis::AsyncCommands;
+
+use crate::report::{median, Report, Row};
+
+const TASKS: usize = 50;
+const POOL: usize = 16;
+const KEYS: u64 = 1000;
+
+trait Target: Clone + Send + Sync + 'static {
+    /// One SET (even `i`) or GET (odd `i`) of `key`.
+    fn op(&self, i: u64, key: u64) -> impl Future<Output = ()> + Send;
+}
+
+fn k(key: u64) -> String {
+    format!("unipool:bench:{key}")
+}
+
+#[derive(Clone)]
+struct Shared(RedisPool);
+
+impl Target for Shared {
+    async fn op(&self, i: u64, key: u64) {
+        let mut c = self.0.shared();
+        if i % 2 == 0 {
+            c.set::<_, _, ()>(k(key), "value").await.expect("SET");
+        } else {
+            c.get::<_, Option<String>>(k(key)).await.expect("GET");
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Exclusive(RedisPool);
+
+impl Target for Exclusive {
+    async fn op(&self, i: u64, key: u64) {
+        let mut c = self.0.lease().await.expect("lease");
+        if i % 2 == 0 {
+            c.set::<_, _, ()>(k(key), "value").await.expect("SET");
+        } else {
+            c.get::<_, Option<String>>(k(key)).await.expect("GET");
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Bb8(bb8::Pool<bb8_redis::RedisConnectionManager>);
+
+impl Target for Bb8 {
+    async fn op(&self, i: u64, key: u64) {
+        let mut c = self.0.get().await.expect("bb8 get");
+        if i % 2 == 0 {
+            c.set::<_, _, ()>(k(key), "value").await.expect("SET");
+        } else {
+            c.get::<_, Option<String>>(k(key)).await.expect("GET");
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Deadpool(deadpool_redis::Pool);
+
+impl Target for Deadpool {
+    async fn op(&self, i: u64, key: u64) {
+        let mut c = self.0.get().await.expect("deadpool get");
+        if i % 2 == 0 {
+            c.set::<_, _, ()>(k(key), "value").await.expect("SET");
+        } else {
+            c.get::<_, Option<String>>(k(key)).await.expect("GET");
+        }
+    }
+}
+
+/// The bound: one multiplexed connection cloned into every task, no pool.
+#[derive(Clone)]
+struct Bare(redis::aio::MultiplexedConnection);
+
+impl Target for Bare {
+    async fn op(&self, i: u64, key: u64) {
+        let mut c = self.0.clone();
+        if i % 2 == 0 {
+            c.set::<_, _, ()>(k(key), "value").await.expect("SET");
+        } else {
+            c.get::<_, Option<String>>(k(key)).await.expect("GET");
+        }
+    }
+}
+
+async fn drive<T: Target>(t: &T, total: u64) -> f64 {
+    let per = total / TASKS as u64;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..TASKS as u64)
+        .map(|w| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                let mut key = w * 7919 % KEYS;
+                for i in 0..per {
+                    t.op(i, key).await;
+                    key = (key + 104_729) % KEYS;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task panicked");
+    }
+    (per * TASKS as u64) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
+/// `redis-benchmark -c 50 -t get,set`: requests/s of SET and GET, if installed.
+fn reference(url: &str, n: u64) -> Option<(f64, f64)> {
+    let u = url::Url::parse(url).ok()?;
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-h",
+            u.host_str()?,
+            "-p",
+            &u.port().unwrap_or(6379).to_string(),
+        ])
+        .args(["-c", "50", "-n", &n.to_string(), "-t", "get,set", "--csv"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = |name: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(&format!("\"{name}\"")))?
+            .split(',')
+            .nth(1)?
+            .trim_matches('"')
+            .parse()
+            .ok()
+    };
+    Some((rps("SET")?, rps("GET")?))
+}
+
+async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(), String> {
+    let url = redis_url();
+    let config = RedisConfig {
+        pool: PoolConfig {
+            max_size: POOL,
+            ..PoolConfig::default()
+        },
+        ..RedisConfig::default()
+    };
+    let pool = match RedisPool::connect(&url, config).await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(table, "## redis\n\nSKIPPED: {url} is not reachable ({e})\n");
+            println!("redis SKIPPED ({e})");
+            return Ok(());
+        }
+    };
+    let (total, runs) = if quick {
+        (20_000u64, 1)
+    } else {
+        (200_000u64, 5)
+    };
+    let bb8 = bb8::Pool::builder()
+        .max_size(POOL as u32)
+        .build(bb8_redis::RedisConnectionManager::new(url.as_str()).map_err(|e| e.to_string())?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut dcfg = deadpool_redis::Config::from_url(url.as_str());
+    dcfg.pool = Some(deadpool_redis::PoolConfig::new(POOL));
+    let dp = dcfg
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .map_err(|e| e.to_string())?;
+    let bare = redis::Client::open(url.as_str())
+        .map_err(|e| e.to_string())?
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())?;
+    let (shared, excl, b8, dpl, br) = (
+        Shared(pool.clone()),
+        Exclusive(pool.clone()),
+        Bb8(bb8),
+        Deadpool(dp),
+        Bare(bare),
+    );
+    eprint!("  redis GET/SET, {TASKS} tasks ... ");
+    for warm in [
+        drive(&shared, total / 10).await,
+        drive(&excl, total / 10).await,
+    ] {
+        std::hint::black_box(warm);
+    }
+    drive(&b8, total / 10).await;
+    drive(&dpl, total / 10).await;
+    drive(&br, total / 10).await;
+    let mut v: [Vec<f64>; 5] = Default::default();
+    for _ in 0..runs {
+        v[0].push(drive(&shared, total).await);
+        v[1].push(drive(&excl, total).await);
+        v[2].push(drive(&b8, total).await);
+        v[3].push(drive(&dpl, total).await);
+        v[4].push(drive(&br, total).await);
+    }
+    let [s, e, b, d, bare] = v.map(|mut x| median(&mut x));
+    let reference = reference(&url, total);
+    eprintln!("done");
+    let best_peer = b.max(d);
+    let _ = writeln!(
+        table,
+        "## redis\n\nGET/SET alternating, {TASKS} tasks, {total} ops per run, median of {runs}, ops/s; \
+         exclusive lane, bb8-redis and deadpool-redis with {POOL} connections; shared lane with {} \
+         multiplexed connections\n\n| shared lane | exclusive lane | bb8-redis | deadpool-redis | bare multiplexed | shared vs best peer | shared vs bare |\n|---:|---:|---:|---:|---:|---:|---:|\n\
+         | {s:.0} | {e:.0} | {b:.0} | {d:.0} | {bare:.0} | {:.2}x | {:.0}% |",
+        pool.lane_stats().shared.connections,
+        s / best_peer,
+        100.0 * s / bare
+    );
+    match reference {
+        Some((set, get)) => {
+            let _ = writeln!(
+                table,
+                "\nreference, `redis-benchmark -c 50 -n {total} -t get,set` on the same server: \
+                 SET {set:.0} req/s, GET {get:.0} req/s (50 connections, one request in flight on each)"
+            );
+            report.rows.push(Row {
+                suite: "redis",
+                case: "get/set 50 tasks".into(),
+                pool: "redis-benchmark",
+                metric: "ops_per_sec",
+                value: (set + get) / 2.0,
+            });
+        }
+        None => {
+            let _ = writeln!(table, "\nreference: redis-benchmark not found, skipped");
+        }
+    }
+    for (p, val) in [
+        ("shared", s),
+        ("exclusive", e),
+        ("bb8-redis", b),
+        ("deadpool-redis", d),
+        ("bare", bare),
+    ] {
+        report.rows.push(Row {
+            suite: "redis",
+            case: "get/set 50 tasks".into(),
+            pool: p,
+            metric: "ops_per_sec",
+            value: val,
+        });
+    }
+    Ok(())
+}
+
+pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut table = String::new();
+    println!("redis");
+    rt.block_on(bench(quick, report, &mut table))?;
+    println!("{table}");
+    report.tables.push(table);
+    Ok(())
+}
