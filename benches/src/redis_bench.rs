@@ -33,7 +33,7 @@ struct Shared(RedisPool);
 impl Target for Shared {
     async fn op(&self, i: u64, key: u64) {
         let mut c = self.0.shared();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             c.set::<_, _, ()>(k(key), "value").await.expect("SET");
         } else {
             c.get::<_, Option<String>>(k(key)).await.expect("GET");
@@ -47,7 +47,7 @@ struct Exclusive(RedisPool);
 impl Target for Exclusive {
     async fn op(&self, i: u64, key: u64) {
         let mut c = self.0.lease().await.expect("lease");
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             c.set::<_, _, ()>(k(key), "value").await.expect("SET");
         } else {
             c.get::<_, Option<String>>(k(key)).await.expect("GET");
@@ -61,7 +61,7 @@ struct Bb8(bb8::Pool<bb8_redis::RedisConnectionManager>);
 impl Target for Bb8 {
     async fn op(&self, i: u64, key: u64) {
         let mut c = self.0.get().await.expect("bb8 get");
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             c.set::<_, _, ()>(k(key), "value").await.expect("SET");
         } else {
             c.get::<_, Option<String>>(k(key)).await.expect("GET");
@@ -75,7 +75,7 @@ struct Deadpool(deadpool_redis::Pool);
 impl Target for Deadpool {
     async fn op(&self, i: u64, key: u64) {
         let mut c = self.0.get().await.expect("deadpool get");
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             c.set::<_, _, ()>(k(key), "value").await.expect("SET");
         } else {
             c.get::<_, Option<String>>(k(key)).await.expect("GET");
@@ -90,7 +90,7 @@ struct Bare(redis::aio::MultiplexedConnection);
 impl Target for Bare {
     async fn op(&self, i: u64, key: u64) {
         let mut c = self.0.clone();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             c.set::<_, _, ()>(k(key), "value").await.expect("SET");
         } else {
             c.get::<_, Option<String>>(k(key)).await.expect("GET");

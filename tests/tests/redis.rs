@@ -291,7 +291,7 @@ async fn both_lanes_recover_by_themselves_after_a_restart_under_load() {
                 let mut slowest = Duration::ZERO;
                 while !stop.load(SeqCst) {
                     let t = Instant::now();
-                    let r = if i % 2 == 0 {
+                    let r = if i.is_multiple_of(2) {
                         pool.cmd::<String>(&redis::cmd("PING").clone())
                             .await
                             .map(drop)
