@@ -285,7 +285,7 @@ async fn both_lanes_recover_by_themselves_after_a_restart_under_load() {
     let pool = RedisPool::connect(&server.url(), cfg).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..8)
-        .map(|i| {
+        .map(|i: u32| {
             let (pool, stop) = (pool.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut slowest = Duration::ZERO;
