@@ -2,6 +2,7 @@
 //! machine's servers are, throwaway servers to kill and restart, and a TCP proxy
 //! that injects faults between a pool and a real server.
 
+pub mod http_server;
 pub mod pg;
 pub mod proxy;
 pub mod redis_server;

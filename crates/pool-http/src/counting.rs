@@ -1,0 +1,118 @@
+//! A connector layer that counts the connections reqwest actually opens, per
+//! host, with their connect time: the figure behind `reuse_rate`.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Connections opened per host.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct HostConns {
+    pub(crate) opened: u64,
+    pub(crate) failed: u64,
+    pub(crate) connect_time: Duration,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ConnCounts {
+    pub(crate) hosts: Mutex<HashMap<String, HostConns>>,
+}
+
+impl ConnCounts {
+    fn record(&self, host: String, ok: bool, took: Duration) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        let h = hosts.entry(host).or_default();
+        if ok {
+            h.opened += 1;
+            h.connect_time += took;
+        } else {
+            h.failed += 1;
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct CountLayer(pub(crate) Arc<ConnCounts>);
+
+impl<S> Layer<S> for CountLayer {
+    type Service = CountService<S>;
+    fn layer(&self, inner: S) -> CountService<S> {
+        CountService {
+            inner,
+            counts: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct CountService<S> {
+    inner: S,
+    counts: Arc<ConnCounts>,
+}
+
+/// `host:port` of the connector's destination. reqwest hands the connector an
+/// opaque type whose only public face is `Debug` (`Unnameable(http://h:p/)`), so
+/// the URI is read back from there; anything unexpected counts as "unknown".
+fn host_of(dst: &impl Debug) -> String {
+    let text = format!("{dst:?}");
+    let uri = text
+        .split_once('(')
+        .and_then(|(_, rest)| rest.rsplit_once(')'))
+        .map_or(text.as_str(), |(uri, _)| uri)
+        .trim_matches('"');
+    match url::Url::parse(uri) {
+        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => "unknown".into(),
+        },
+        Err(_) => "unknown".into(),
+    }
+}
+
+impl<S, R> Service<R> for CountService<S>
+where
+    S: Service<R>,
+    S::Future: Send + 'static,
+    R: Debug,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, dst: R) -> Self::Future {
+        let host = host_of(&dst);
+        let counts = self.counts.clone();
+        let start = Instant::now();
+        let fut = self.inner.call(dst);
+        Box::pin(async move {
+            let r = fut.await;
+            counts.record(host, r.is_ok(), start.elapsed());
+            r
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct Unnameable(&'static str);
+
+    #[test]
+    fn reads_the_host_from_the_debug_form() {
+        assert_eq!(super::host_of(&Unnameable("http://127.0.0.1:8080/")), "127.0.0.1:8080");
+        assert_eq!(super::host_of(&"no uri here"), "unknown");
+    }
+}

@@ -1,0 +1,99 @@
+//! What is retried, and how long to wait.
+
+use std::time::Duration;
+
+use reqwest::{Method, Response, StatusCode};
+
+use crate::config::RetryPolicy;
+
+/// Safe to send twice by the method's own semantics (RFC 9110 §9.2.2).
+pub(crate) fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// The server asked to come back later.
+pub(crate) fn retry_status(s: StatusCode) -> bool {
+    s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::SERVICE_UNAVAILABLE
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = humantime::parse_rfc3339_weak(v)
+        .ok()
+        .or_else(|| httpdate(v))?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers send.
+fn httpdate(v: &str) -> Option<std::time::SystemTime> {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = months.iter().position(|m| *m == parts[2])? + 1;
+    let text = format!("{}-{month:02}-{:0>2}T{}Z", parts[3], parts[1], parts[4]);
+    humantime::parse_rfc3339(&text).ok()
+}
+
+/// The connection broke under the request (reset, closed before the response:
+/// the keep-alive race of hyper #2136). Safe to retry for idempotent requests.
+pub(crate) fn connection_lost(e: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        let text = s.to_string();
+        if text.contains("connection closed before message completed")
+            || text.contains("connection reset")
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Exponential backoff with full jitter: uniform in [0, min(cap, base·2^n)].
+pub(crate) fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let exp = policy
+        .base_backoff
+        .saturating_mul(1u32 << attempt.min(20))
+        .min(policy.max_backoff);
+    exp.mul_f64(unit_random())
+}
+
+fn unit_random() -> f64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0x9E37_79B9, |d| d.as_nanos() as u64) | 1,
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
+}

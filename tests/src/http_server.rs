@@ -1,0 +1,166 @@
+//! A real HTTP server in the test process (hyper, HTTP/1.1 and h2c on one port)
+//! that counts what the tests assert on: TCP connections accepted, requests per
+//! path, requests in flight and their maximum.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What the server saw.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub connections: AtomicUsize,
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+    pub per_path: Mutex<HashMap<String, usize>>,
+}
+
+impl Seen {
+    pub fn connections(&self) -> usize {
+        self.connections.load(SeqCst)
+    }
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(SeqCst)
+    }
+    pub fn hits(&self, path: &str) -> usize {
+        self.per_path.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+/// A running server; stops when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub seen: Arc<Seen>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Routes:
+/// - `/ok`: 200 `ok`;
+/// - `/slow/<ms>`: 200 after `ms` milliseconds;
+/// - `/busy/<n>/<status>`: `status` (429 or 503) with `Retry-After: 1` for the
+///   first `n` hits, then 200;
+/// - anything else: 404.
+async fn handle(seen: Arc<Seen>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_string();
+    let hits = {
+        let mut m = seen.per_path.lock().unwrap();
+        let n = m.entry(path.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    let now = seen.in_flight.fetch_add(1, SeqCst) + 1;
+    seen.max_in_flight.fetch_max(now, SeqCst);
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let resp = match parts.as_slice() {
+        ["ok"] => Response::new(Full::new(Bytes::from_static(b"ok"))),
+        ["slow", ms] => {
+            let ms: u64 = ms.parse().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Response::new(Full::new(Bytes::from_static(b"slow")))
+        }
+        ["busy", n, status] => {
+            let n: usize = n.parse().unwrap_or(0);
+            if hits <= n {
+                Response::builder()
+                    .status(status.parse::<u16>().unwrap_or(503))
+                    .header("retry-after", "1")
+                    .body(Full::new(Bytes::from_static(b"busy")))
+                    .unwrap()
+            } else {
+                Response::new(Full::new(Bytes::from_static(b"done")))
+            }
+        }
+        _ => Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    };
+    seen.in_flight.fetch_sub(1, SeqCst);
+    Ok(resp)
+}
+
+/// Starts the server on 127.0.0.1:0 (HTTP/1.1 and h2c).
+pub async fn start() -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            s.connections.fetch_add(1, SeqCst);
+            let s = s.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| handle(s.clone(), req));
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    TestServer { addr, seen, task }
+}
+
+/// A raw HTTP/1.1 server that answers one request per connection with a
+/// keep-alive response and then closes the socket without saying so: the
+/// client's next request on that connection meets a closed socket — the
+/// keep-alive race of hyper #2136, made deterministic.
+pub async fn start_one_shot() -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            s.connections.fetch_add(1, SeqCst);
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                *s.per_path.lock().unwrap().entry("one-shot".into()).or_default() += 1;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok")
+                    .await;
+                let _ = stream.flush().await;
+                // Give the client time to park the connection as idle, then close.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    });
+    TestServer { addr, seen, task }
+}
