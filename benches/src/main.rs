@@ -2,6 +2,7 @@
 //! against its peers in the same process and reported as a ratio.
 
 mod core_bench;
+mod http_bench;
 mod redis_bench;
 mod report;
 mod sql_bench;
@@ -27,8 +28,9 @@ fn main() -> ExitCode {
             "core" => core_bench::run(quick, &mut report),
             "sql" => sql_bench::run(quick, &mut report),
             "redis" => redis_bench::run(quick, &mut report),
+            "http" => http_bench::run(quick, &mut report),
             other => Err(format!(
-                "unknown bench suite `{other}` (known: core, sql, redis)"
+                "unknown bench suite `{other}` (known: core, sql, redis, http)"
             )),
         };
         if let Err(e) = result {

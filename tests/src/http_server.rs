@@ -34,7 +34,12 @@ impl Seen {
         self.max_in_flight.load(SeqCst)
     }
     pub fn hits(&self, path: &str) -> usize {
-        self.per_path.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.per_path
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -68,7 +73,10 @@ impl Drop for TestServer {
 /// - `/busy/<n>/<status>`: `status` (429 or 503) with `Retry-After: 1` for the
 ///   first `n` hits, then 200;
 /// - anything else: 404.
-async fn handle(seen: Arc<Seen>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    seen: Arc<Seen>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     let hits = {
         let mut m = seen.per_path.lock().unwrap();
@@ -115,7 +123,9 @@ pub async fn start() -> TestServer {
     let s = seen.clone();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             s.connections.fetch_add(1, SeqCst);
             let s = s.clone();
             tokio::spawn(async move {
@@ -140,7 +150,9 @@ pub async fn start_one_shot() -> TestServer {
     let s = seen.clone();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
             s.connections.fetch_add(1, SeqCst);
             let s = s.clone();
             tokio::spawn(async move {
@@ -152,13 +164,96 @@ pub async fn start_one_shot() -> TestServer {
                         Ok(n) => got.extend_from_slice(&buf[..n]),
                     }
                 }
-                *s.per_path.lock().unwrap().entry("one-shot".into()).or_default() += 1;
+                *s.per_path
+                    .lock()
+                    .unwrap()
+                    .entry("one-shot".into())
+                    .or_default() += 1;
                 let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok",
+                    )
                     .await;
                 let _ = stream.flush().await;
                 // Give the client time to park the connection as idle, then close.
                 tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    });
+    TestServer { addr, seen, task }
+}
+
+/// A self-signed certificate for `localhost` / 127.0.0.1, made with the
+/// `openssl` command: `(cert PEM, key PEM)`.
+pub fn self_signed() -> (Vec<u8>, Vec<u8>) {
+    let dir = crate::temp_dir("tls");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        // A leaf, not a CA: webpki refuses a CA certificate as the server's own.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cert = std::fs::read(dir.join("cert.pem")).unwrap();
+    let key = std::fs::read(dir.join("key.pem")).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    (cert, key)
+}
+
+/// The same routes over TLS (ALPN: h2, http/1.1) with the given certificate.
+pub async fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> TestServer {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key_pem).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            s.connections.fetch_add(1, SeqCst);
+            let (s, acceptor) = (s.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req| handle(s.clone(), req));
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
             });
         }
     });

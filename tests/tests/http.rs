@@ -13,7 +13,9 @@ fn config(base: &str) -> HttpConfig {
 async fn the_same_service_is_the_same_client() {
     let server = http_server::start().await;
     let registry = HttpRegistry::new();
-    let a = registry.service("api", || config(&server.url("/"))).unwrap();
+    let a = registry
+        .service("api", || config(&server.url("/")))
+        .unwrap();
     let b = registry
         .service("api", || panic!("must not build the service twice"))
         .unwrap();
@@ -23,9 +25,15 @@ async fn the_same_service_is_the_same_client() {
     // the first one's connection.
     assert_eq!(a.stats().requests(), 2);
     assert_eq!(server.seen.connections(), 1);
-    let other = registry.service("other", || config(&server.url("/"))).unwrap();
+    let other = registry
+        .service("other", || config(&server.url("/")))
+        .unwrap();
     other.send(other.get("ok").unwrap()).await.unwrap();
-    assert_eq!(server.seen.connections(), 2, "another service, another client");
+    assert_eq!(
+        server.seen.connections(),
+        2,
+        "another service, another client"
+    );
     assert_eq!(registry.all().len(), 2);
 }
 
@@ -50,8 +58,16 @@ async fn per_host_and_total_limits_hold_under_500_concurrent_requests() {
     for t in tasks {
         assert!(t.await.unwrap().unwrap().is_success());
     }
-    assert!(server.seen.max_in_flight() <= 12, "per-host limit broken: {}", server.seen.max_in_flight());
-    assert!(server.seen.max_in_flight() >= 8, "limit not used: {}", server.seen.max_in_flight());
+    assert!(
+        server.seen.max_in_flight() <= 12,
+        "per-host limit broken: {}",
+        server.seen.max_in_flight()
+    );
+    assert!(
+        server.seen.max_in_flight() >= 8,
+        "limit not used: {}",
+        server.seen.max_in_flight()
+    );
     assert_eq!(server.seen.hits("/slow/5"), 500);
     assert_eq!(pool.stats().in_flight, 0);
 
@@ -79,7 +95,11 @@ async fn per_host_and_total_limits_hold_under_500_concurrent_requests() {
     for t in tasks {
         assert!(t.await.unwrap().unwrap().is_success());
     }
-    assert!(server.seen.max_in_flight() <= 10, "total limit broken: {}", server.seen.max_in_flight());
+    assert!(
+        server.seen.max_in_flight() <= 10,
+        "total limit broken: {}",
+        server.seen.max_in_flight()
+    );
     assert_eq!(pool.stats().hosts.len(), 2);
 }
 
@@ -102,7 +122,9 @@ async fn a_full_limit_gives_a_typed_error_after_acquire_timeout() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let err = pool.send(pool.get("ok").unwrap()).await.unwrap_err();
     match &err {
-        HttpError::LimitTimeout { scope, limit, host, .. } => {
+        HttpError::LimitTimeout {
+            scope, limit, host, ..
+        } => {
             assert_eq!((*scope, *limit), ("per-host", 1));
             assert_eq!(host, &server.host());
         }
@@ -135,7 +157,11 @@ async fn keep_alive_traffic_reuses_connections_and_the_count_is_exact() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    let opened = pool.stats().host(&server.host()).unwrap().connections_opened;
+    let opened = pool
+        .stats()
+        .host(&server.host())
+        .unwrap()
+        .connections_opened;
     assert_eq!(opened as usize, server.seen.connections());
     assert!(opened > 1);
 }
@@ -157,14 +183,22 @@ async fn http2_multiplexes_concurrent_requests_on_one_connection() {
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let p = pool.clone();
-            tokio::spawn(async move { p.send(p.get("slow/50").unwrap()).await.map(|r| r.version()) })
+            tokio::spawn(
+                async move { p.send(p.get("slow/50").unwrap()).await.map(|r| r.version()) },
+            )
         })
         .collect();
     for t in tasks {
-        assert_eq!(t.await.unwrap().unwrap(), pool_http::reqwest::Version::HTTP_2);
+        assert_eq!(
+            t.await.unwrap().unwrap(),
+            pool_http::reqwest::Version::HTTP_2
+        );
     }
     assert_eq!(server.seen.connections(), 1);
-    assert!(server.seen.max_in_flight() > 10, "streams were not concurrent");
+    assert!(
+        server.seen.max_in_flight() > 10,
+        "streams were not concurrent"
+    );
     assert_eq!(pool.stats().connections_opened(), 1);
 }
 
@@ -175,7 +209,10 @@ async fn retries_honour_retry_after_and_never_repeat_a_post() {
     let start = Instant::now();
     let r = pool.send(pool.get("busy/1/503").unwrap()).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After: 1 not honoured");
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 not honoured"
+    );
     assert_eq!(server.seen.hits("/busy/1/503"), 2);
     assert_eq!(pool.stats().retries, 1);
 
@@ -183,7 +220,10 @@ async fn retries_honour_retry_after_and_never_repeat_a_post() {
     assert_eq!(r.status(), 200);
 
     // A POST is not idempotent: one attempt, the 503 comes back as is.
-    let r = pool.send(pool.post("busy/5/503").unwrap().body("x")).await.unwrap();
+    let r = pool
+        .send(pool.post("busy/5/503").unwrap().body("x"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(server.seen.hits("/busy/5/503"), 1);
 
@@ -264,7 +304,11 @@ async fn a_server_that_is_down_is_a_typed_connect_error_within_the_connect_timeo
     let err = pool.send(pool.get("ok").unwrap()).await.unwrap_err();
     assert!(matches!(err, HttpError::Connect { .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(2));
-    assert_eq!(pool.stats().retries, 1, "a connect error of a GET is retried");
+    assert_eq!(
+        pool.stats().retries,
+        1,
+        "a connect error of a GET is retried"
+    );
 }
 
 #[test]
@@ -278,8 +322,8 @@ fn the_blocking_facade_works_outside_async() {
     assert_eq!(pool.pool().stats().requests(), 1);
 }
 
-#[test]
-fn secrets_stay_out_of_debug_output() {
+#[tokio::test]
+async fn secrets_stay_out_of_debug_output() {
     let pool = HttpPool::new(
         "secret",
         HttpConfig {
@@ -289,5 +333,36 @@ fn secrets_stay_out_of_debug_output() {
     )
     .unwrap();
     let text = format!("{pool:?}");
-    assert!(!text.contains("tok-123-secret") && !text.contains("pw-secret"), "{text}");
+    assert!(
+        !text.contains("tok-123-secret") && !text.contains("pw-secret"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn tls_is_verified_unless_the_certificate_is_trusted_and_alpn_picks_http2() {
+    let (cert, key) = http_server::self_signed();
+    let server = http_server::start_tls(&cert, &key).await;
+    let url = format!("https://localhost:{}/", server.addr.port());
+
+    let strict = HttpPool::new("strict", config(&url)).unwrap();
+    let err = strict.send(strict.get("ok").unwrap()).await.unwrap_err();
+    assert!(matches!(err, HttpError::Connect { .. }), "{err}");
+    assert_eq!(server.seen.hits("/ok"), 0);
+
+    let trusting = HttpPool::new(
+        "trusting",
+        HttpConfig {
+            root_certificates_pem: vec![cert],
+            ..config(&url)
+        },
+    )
+    .unwrap();
+    let r = trusting.send(trusting.get("ok").unwrap()).await.unwrap();
+    assert_eq!(
+        r.version(),
+        pool_http::reqwest::Version::HTTP_2,
+        "ALPN did not pick h2"
+    );
+    assert_eq!(r.text().await.unwrap(), "ok");
 }

@@ -68,12 +68,8 @@ fn host_of(dst: &impl Debug) -> String {
         .map_or(text.as_str(), |(uri, _)| uri)
         .trim_matches('"');
     match url::Url::parse(uri) {
-        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            _ => "unknown".into(),
-        },
-        Err(_) => "unknown".into(),
+        Ok(u) if u.host_str().is_some() => crate::pool::host_key(&u).to_string(),
+        _ => "unknown".into(),
     }
 }
 
@@ -112,7 +108,10 @@ mod tests {
 
     #[test]
     fn reads_the_host_from_the_debug_form() {
-        assert_eq!(super::host_of(&Unnameable("http://127.0.0.1:8080/")), "127.0.0.1:8080");
+        assert_eq!(
+            super::host_of(&Unnameable("http://127.0.0.1:8080/")),
+            "127.0.0.1:8080"
+        );
         assert_eq!(super::host_of(&"no uri here"), "unknown");
     }
 }

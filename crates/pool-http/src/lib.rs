@@ -26,6 +26,7 @@ mod blocking;
 mod config;
 mod counting;
 mod error;
+mod limit;
 mod pool;
 mod registry;
 mod retry;

@@ -4,17 +4,19 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use pool_core::{BoxFuture, Health, Pool, Stats};
+use pool_core::{BoxFuture, ConnectionPool, Health, Pool, PooledConnection, Stats};
+
+type Permit<'a> = PooledConnection<'a, Permits>;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, RequestBuilder, Response};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{Auth, HttpConfig};
 use crate::counting::{ConnCounts, CountLayer};
 use crate::error::HttpError;
+use crate::limit::{limit, Permits};
 use crate::retry;
 
 /// One HTTP service: a name, a base URL and one shared `reqwest::Client`.
@@ -28,21 +30,23 @@ struct Inner {
     name: String,
     config: HttpConfig,
     client: Client,
-    /// FIFO (tokio's semaphore is fair): queued requests are served in order.
-    total: Arc<Semaphore>,
-    per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Requests in flight over all hosts; FIFO once full.
+    total: ConnectionPool<Permits>,
+    /// Per host: its limit and counters. Written only when a host is first seen.
+    hosts: RwLock<HashMap<String, Arc<HostState>>>,
     conns: Arc<ConnCounts>,
-    hosts: Mutex<HashMap<String, HostCounters>>,
     in_flight: AtomicUsize,
     retries: AtomicU64,
     limit_timeouts: AtomicU64,
     closed: std::sync::atomic::AtomicBool,
 }
 
-#[derive(Debug, Default, Clone)]
-struct HostCounters {
-    requests: u64,
-    failures: u64,
+struct HostState {
+    /// `host[:port]`, shared so that a request needs no copy of it.
+    key: Arc<str>,
+    limit: ConnectionPool<Permits>,
+    requests: AtomicU64,
+    failures: AtomicU64,
 }
 
 /// Figures of one host.
@@ -95,20 +99,20 @@ impl HttpStats {
     }
 }
 
-fn host_key(url: &reqwest::Url) -> String {
-    match (url.host_str(), url.port_or_known_default()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        _ => "unknown".into(),
-    }
+/// `host[:port]` as written in the URL (a default port is omitted), borrowed
+/// from it: no allocation per request. The connector layer derives the same form.
+pub(crate) fn host_key(url: &reqwest::Url) -> &str {
+    &url[url::Position::BeforeHost..url::Position::AfterPort]
 }
 
 impl HttpPool {
-    /// Builds the service's client once.
+    /// Builds the service's client once. Call it inside a tokio runtime (the
+    /// in-flight limits run on the pool-core engine); outside async code use
+    /// [`BlockingHttpPool`](crate::BlockingHttpPool).
     ///
     /// # Errors
     /// [`HttpError::Config`] naming what is wrong (a header, a certificate, a
-    /// limit).
+    /// limit, no runtime).
     pub fn new(name: &str, config: HttpConfig) -> Result<Self, HttpError> {
         config.validate()?;
         let conns = Arc::new(ConnCounts::default());
@@ -124,7 +128,10 @@ impl HttpPool {
             let value = match auth {
                 Auth::Bearer(token) => format!("Bearer {token}"),
                 Auth::Basic { user, password } => {
-                    format!("Basic {}", base64(&format!("{user}:{}", password.as_deref().unwrap_or(""))))
+                    format!(
+                        "Basic {}",
+                        base64(&format!("{user}:{}", password.as_deref().unwrap_or("")))
+                    )
                 }
             };
             let mut value = HeaderValue::from_str(&value)
@@ -153,15 +160,20 @@ impl HttpPool {
         let client = builder
             .build()
             .map_err(|e| HttpError::Config(format!("client: {e}")))?;
+        let total = limit(
+            format!("{name}.in_flight"),
+            config.max_in_flight,
+            config.acquire_timeout,
+        )
+        .map_err(|e| HttpError::Config(format!("max_in_flight: {e}")))?;
         Ok(HttpPool {
             inner: Arc::new(Inner {
                 name: name.to_string(),
-                total: Arc::new(Semaphore::new(config.max_in_flight)),
+                total,
                 config,
                 client,
-                per_host: Mutex::new(HashMap::new()),
+                hosts: RwLock::new(HashMap::new()),
                 conns,
-                hosts: Mutex::new(HashMap::new()),
                 in_flight: AtomicUsize::new(0),
                 retries: AtomicU64::new(0),
                 limit_timeouts: AtomicU64::new(0),
@@ -231,12 +243,17 @@ impl HttpPool {
         self.send_with(request, true).await
     }
 
-    async fn send_with(&self, request: RequestBuilder, retryable: bool) -> Result<Response, HttpError> {
+    async fn send_with(
+        &self,
+        request: RequestBuilder,
+        retryable: bool,
+    ) -> Result<Response, HttpError> {
         let req = request
             .build()
             .map_err(|e| HttpError::Invalid(e.without_url().to_string()))?;
-        let host = host_key(req.url());
-        let _permits = self.acquire(&host).await?;
+        let host_state = self.host(host_key(req.url()))?;
+        let host = host_state.key.clone();
+        let _permits = self.acquire(&host, &host_state).await?;
         let inner = &self.inner;
         let policy = &inner.config.retry;
         let may_retry = retryable || retry::idempotent(req.method());
@@ -256,7 +273,7 @@ impl HttpPool {
             } else {
                 None
             };
-            self.count(&host, false);
+            host_state.requests.fetch_add(1, Relaxed);
             match inner.client.execute(req).await {
                 Ok(resp) if retry::retry_status(resp.status()) && spare.is_some() => {
                     let wait = retry::retry_after(&resp)
@@ -270,11 +287,11 @@ impl HttpPool {
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) => {
-                    self.count(&host, true);
+                    host_state.failures.fetch_add(1, Relaxed);
                     let transient = e.is_connect() || retry::connection_lost(&e);
                     let wait = retry::backoff(policy, attempt);
                     if !(transient && spare.is_some() && start.elapsed() + wait <= policy.budget) {
-                        return Err(self.classify(host, e));
+                        return Err(self.classify(host.to_string(), e));
                     }
                     tracing::debug!(service = %inner.name, %host, error = %e.without_url(), ?wait, "retrying");
                     tokio::time::sleep(wait).await;
@@ -290,31 +307,71 @@ impl HttpPool {
         let service = self.inner.name.clone();
         let source = e.without_url();
         if source.is_timeout() {
-            HttpError::Timeout { service, host, source }
+            HttpError::Timeout {
+                service,
+                host,
+                source,
+            }
         } else if source.is_connect() {
-            HttpError::Connect { service, host, source }
+            HttpError::Connect {
+                service,
+                host,
+                source,
+            }
         } else {
-            HttpError::Request { service, host, source }
+            HttpError::Request {
+                service,
+                host,
+                source,
+            }
         }
     }
 
-    fn count(&self, host: &str, failed: bool) {
-        let mut hosts = self.inner.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        let h = hosts.entry(host.to_string()).or_default();
-        if failed {
-            h.failures += 1;
-        } else {
-            h.requests += 1;
+    fn host(&self, key: &str) -> Result<Arc<HostState>, HttpError> {
+        let inner = &self.inner;
+        if let Some(h) = inner
+            .hosts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+        {
+            return Ok(h.clone());
         }
+        let mut hosts = inner.hosts.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = hosts.get(key) {
+            return Ok(h.clone());
+        }
+        let limit = limit(
+            format!("{}.in_flight[{key}]", inner.name),
+            inner.config.max_in_flight_per_host,
+            inner.config.acquire_timeout,
+        )
+        .map_err(|e| HttpError::Config(format!("max_in_flight_per_host: {e}")))?;
+        let state = Arc::new(HostState {
+            key: Arc::from(key),
+            limit,
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        });
+        hosts.insert(key.to_string(), state.clone());
+        Ok(state)
     }
 
-    async fn acquire(&self, host: &str) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), HttpError> {
+    /// Takes a total and a per-host slot within `acquire_timeout` (FIFO once a
+    /// limit is full). The wait for both counts against one deadline.
+    async fn acquire<'a>(
+        &'a self,
+        host: &str,
+        state: &'a HostState,
+    ) -> Result<(Permit<'a>, Permit<'a>), HttpError> {
         let inner = &self.inner;
         if inner.closed.load(Relaxed) {
-            return Err(HttpError::Invalid(format!("{}: the pool is closed", inner.name)));
+            return Err(HttpError::Invalid(format!(
+                "{}: the pool is closed",
+                inner.name
+            )));
         }
         let start = Instant::now();
-        let deadline = tokio::time::Instant::now() + inner.config.acquire_timeout;
         let timed_out = |scope, limit| {
             inner.limit_timeouts.fetch_add(1, Relaxed);
             HttpError::LimitTimeout {
@@ -325,47 +382,60 @@ impl HttpPool {
                 waited: start.elapsed(),
             }
         };
-        let total = match tokio::time::timeout_at(deadline, inner.total.clone().acquire_owned()).await {
-            Ok(Ok(p)) => p,
-            _ => return Err(timed_out("total", inner.config.max_in_flight)),
-        };
-        let sem = {
-            let mut map = inner.per_host.lock().unwrap_or_else(|p| p.into_inner());
-            map.entry(host.to_string())
-                .or_insert_with(|| Arc::new(Semaphore::new(inner.config.max_in_flight_per_host)))
-                .clone()
-        };
-        let per_host = match tokio::time::timeout_at(deadline, sem.acquire_owned()).await {
-            Ok(Ok(p)) => p,
-            _ => return Err(timed_out("per-host", inner.config.max_in_flight_per_host)),
-        };
+        let total = inner
+            .total
+            .get()
+            .await
+            .map_err(|_| timed_out("total", inner.config.max_in_flight))?;
+        let left = inner.config.acquire_timeout.saturating_sub(start.elapsed());
+        let per_host = state
+            .limit
+            .get_timeout(left.max(Duration::from_millis(1)))
+            .await
+            .map_err(|_| timed_out("per-host", inner.config.max_in_flight_per_host))?;
         Ok((total, per_host))
     }
 
     /// Requests, connections opened and reuse per host.
     pub fn stats(&self) -> HttpStats {
         let inner = &self.inner;
-        let conns = inner.conns.hosts.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let hosts = inner.hosts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let conns = inner
+            .conns
+            .hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let hosts: HashMap<String, (u64, u64)> = inner
+            .hosts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, h)| {
+                (
+                    k.clone(),
+                    (h.requests.load(Relaxed), h.failures.load(Relaxed)),
+                )
+            })
+            .collect();
         let mut names: Vec<&String> = hosts.keys().chain(conns.keys()).collect();
         names.sort();
         names.dedup();
         let hosts = names
             .into_iter()
             .map(|h| {
-                let r = hosts.get(h).cloned().unwrap_or_default();
+                let (requests, failures) = hosts.get(h).copied().unwrap_or_default();
                 let c = conns.get(h).cloned().unwrap_or_default();
                 HostStats {
                     host: h.clone(),
-                    requests: r.requests,
-                    failures: r.failures,
+                    requests,
+                    failures,
                     connections_opened: c.opened,
                     connect_failures: c.failed,
                     connect_time: c.connect_time,
-                    reuse_rate: if r.requests == 0 {
+                    reuse_rate: if requests == 0 {
                         0.0
                     } else {
-                        1.0 - (c.opened as f64 / r.requests as f64).min(1.0)
+                        1.0 - (c.opened as f64 / requests as f64).min(1.0)
                     },
                 }
             })
@@ -415,7 +485,10 @@ impl fmt::Debug for HttpPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpPool")
             .field("name", &self.inner.name)
-            .field("base_url", &self.inner.config.base_url.as_ref().map(redacted))
+            .field(
+                "base_url",
+                &self.inner.config.base_url.as_ref().map(redacted),
+            )
             .field("auth", &self.inner.config.auth)
             .finish_non_exhaustive()
     }
@@ -470,7 +543,7 @@ impl Pool for HttpPool {
             };
         }
         let s = self.stats();
-        if self.inner.total.available_permits() == 0 {
+        if s.in_flight >= self.inner.config.max_in_flight {
             return Health::Degraded {
                 reason: format!("saturated: {} requests in flight", s.in_flight),
             };
@@ -481,11 +554,8 @@ impl Pool for HttpPool {
     fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             self.inner.closed.store(true, Relaxed);
-            // Wait for requests in flight: every permit back.
-            let all = self.inner.config.max_in_flight as u32;
-            tokio::time::timeout(timeout, self.inner.total.acquire_many(all))
-                .await
-                .is_ok_and(|r| r.is_ok())
+            // Every permit back means no request in flight.
+            self.inner.total.close(timeout).await
         })
     }
 }

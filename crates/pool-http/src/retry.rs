@@ -21,14 +21,22 @@ pub(crate) fn retry_status(s: StatusCode) -> bool {
 
 /// `Retry-After` in seconds or as an HTTP date.
 pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let at = humantime::parse_rfc3339_weak(v)
         .ok()
         .or_else(|| httpdate(v))?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers send.
@@ -37,7 +45,9 @@ fn httpdate(v: &str) -> Option<std::time::SystemTime> {
     if parts.len() != 6 || parts[5] != "GMT" {
         return None;
     }
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let month = months.iter().position(|m| *m == parts[2])? + 1;
     let text = format!("{}-{month:02}-{:0>2}T{}Z", parts[3], parts[1], parts[4]);
     humantime::parse_rfc3339(&text).ok()

@@ -42,3 +42,8 @@ pub use pool_sql::{SqliteManager, SqlitePool, SqlitePoolExt};
 #[cfg(feature = "redis")]
 #[doc(inline)]
 pub use pool_redis::{self as redis, Lease, RedisConfig, RedisPool, RedisPoolError};
+
+/// HTTP: one shared, limited and measured client per service (feature `http`).
+#[cfg(feature = "http")]
+#[doc(inline)]
+pub use pool_http::{self as http, HttpConfig, HttpError, HttpPool, HttpRegistry};

@@ -1,0 +1,238 @@
+//! `bench http`: pool-http against one bare shared reqwest client (the ceiling)
+//! and a new client per request (the anti-pattern, the floor), on an in-process
+//! hyper server, over HTTP/1.1 and h2c, with 64 concurrent tasks.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::{Duration, Instant};
+
+use pool_http::{HttpConfig, HttpPool};
+use unipool_tests::http_server;
+
+use crate::report::{median, Report, Row};
+
+const TASKS: usize = 64;
+
+trait Target: Clone + Send + Sync + 'static {
+    fn get(&self, url: &str) -> impl Future<Output = ()> + Send;
+}
+
+#[derive(Clone)]
+struct Ours(HttpPool);
+
+impl Target for Ours {
+    async fn get(&self, url: &str) {
+        let r = self
+            .0
+            .send(self.0.get(url).expect("url"))
+            .await
+            .expect("send");
+        r.bytes().await.expect("body");
+    }
+}
+
+#[derive(Clone)]
+struct Bare(reqwest::Client);
+
+impl Target for Bare {
+    async fn get(&self, url: &str) {
+        let r = self.0.get(url).send().await.expect("send");
+        r.bytes().await.expect("body");
+    }
+}
+
+#[derive(Clone)]
+struct PerRequest(bool);
+
+impl Target for PerRequest {
+    async fn get(&self, url: &str) {
+        let mut b = reqwest::Client::builder();
+        if self.0 {
+            b = b.http2_prior_knowledge();
+        }
+        let client = b.build().expect("client");
+        let r = client.get(url).send().await.expect("send");
+        r.bytes().await.expect("body");
+    }
+}
+
+struct Run {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn drive<T: Target>(t: &T, url: &str, total: usize) -> Run {
+    let per = (total / TASKS).max(1);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (t, url) = (t.clone(), url.to_string());
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per);
+                for _ in 0..per {
+                    let s = Instant::now();
+                    t.get(&url).await;
+                    lat.push(s.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(total);
+    for task in tasks {
+        all.extend(task.await.expect("task panicked"));
+    }
+    let rps = all.len() as f64 / start.elapsed().as_secs_f64();
+    all.sort();
+    Run {
+        rps,
+        p50: all[all.len() / 2],
+        p99: all[(all.len() * 99 / 100).min(all.len() - 1)],
+    }
+}
+
+/// One measured run and the connections the server accepted during it.
+async fn run_counted<T: Target>(
+    t: &T,
+    server: &http_server::TestServer,
+    url: &str,
+    total: usize,
+) -> (Run, usize) {
+    let before = server.seen.connections.load(SeqCst);
+    let run = drive(t, url, total).await;
+    (run, server.seen.connections.load(SeqCst) - before)
+}
+
+/// The run of median throughput, and connections per 1000 requests over all.
+fn summarize(runs: Vec<(Run, usize)>, total: usize) -> (Run, f64) {
+    let n = runs.len();
+    let opened: usize = runs.iter().map(|(_, c)| c).sum();
+    let mut rps: Vec<f64> = runs.iter().map(|(r, _)| r.rps).collect();
+    let m = median(&mut rps);
+    let run = runs
+        .into_iter()
+        .map(|(r, _)| r)
+        .min_by(|a, b| (a.rps - m).abs().total_cmp(&(b.rps - m).abs()))
+        .expect("at least one run");
+    (run, opened as f64 * 1000.0 / (total * n) as f64)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+async fn bench(quick: bool, report: &mut Report, table: &mut String) {
+    let (total, runs) = if quick { (4_000, 1) } else { (40_000, 5) };
+    let _ = writeln!(
+        table,
+        "## http\n\nGET on an in-process hyper server, {TASKS} tasks, {total} requests per run, median of {runs}; \
+         floor with {} requests\n\n| protocol | client | req/s | p50 ms | p99 ms | connections / 1000 req | pool-http vs it |\n|---|---|---:|---:|---:|---:|---:|",
+        total / 10
+    );
+    for h2 in [false, true] {
+        let proto = if h2 { "h2c" } else { "HTTP/1.1" };
+        eprint!("  http {proto} ... ");
+        let server = http_server::start().await;
+        let url = server.url("/ok");
+        let config = HttpConfig {
+            http2_prior_knowledge: h2,
+            max_in_flight: 1024,
+            max_in_flight_per_host: 1024,
+            max_idle_per_host: 128,
+            retry: pool_http::RetryPolicy {
+                max_attempts: std::env::var("UNIPOOL_BENCH_HTTP_ATTEMPTS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(3),
+                ..Default::default()
+            },
+            ..HttpConfig::default()
+        };
+        let ours = Ours(HttpPool::new("bench", config.clone()).expect("pool"));
+        // The ceiling is the same reqwest client without the pool-http layer:
+        // the same timeouts (a per-request timer is reqwest's own cost, not the
+        // layer's), idle policy and user agent.
+        let mut bare = reqwest::Client::builder()
+            .pool_max_idle_per_host(128)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .user_agent(config.user_agent.clone());
+        if h2 {
+            bare = bare.http2_prior_knowledge();
+        }
+        let bare = Bare(bare.build().expect("client"));
+        // Warm both, then measure in turn.
+        drive(&ours, &url, total / 10).await;
+        drive(&bare, &url, total / 10).await;
+        // In turn within each run, so that a change of load on this shared
+        // machine hits both alike.
+        let (mut ov, mut bv) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            ov.push(run_counted(&ours, &server, &url, total).await);
+            bv.push(run_counted(&bare, &server, &url, total).await);
+        }
+        let (o, oc) = summarize(ov, total);
+        let (b, bc) = summarize(bv, total);
+        let (f, fc) = summarize(
+            vec![run_counted(&PerRequest(h2), &server, &url, total / 10).await],
+            total / 10,
+        );
+        eprintln!("done");
+        for (name, r, c, ratio) in [
+            ("pool-http", &o, oc, None),
+            ("bare shared reqwest (ceiling)", &b, bc, Some(o.rps / b.rps)),
+            ("client per request (floor)", &f, fc, Some(o.rps / f.rps)),
+        ] {
+            let ratio = ratio.map_or("".to_string(), |x| format!("{:.0}%", x * 100.0));
+            let _ = writeln!(
+                table,
+                "| {proto} | {name} | {:.0} | {:.2} | {:.2} | {c:.2} | {ratio} |",
+                r.rps,
+                ms(r.p50),
+                ms(r.p99)
+            );
+            for (metric, v) in [
+                ("req_per_sec", r.rps),
+                ("p50_ms", ms(r.p50)),
+                ("p99_ms", ms(r.p99)),
+                ("connections_per_1000", c),
+            ] {
+                report.rows.push(Row {
+                    suite: "http",
+                    case: proto.to_string(),
+                    pool: match name {
+                        "pool-http" => "pool-http",
+                        n if n.starts_with("bare") => "bare-reqwest",
+                        _ => "client-per-request",
+                    },
+                    metric,
+                    value: v,
+                });
+            }
+        }
+        if h2 {
+            let _ = writeln!(
+                table,
+                "\nh2c: pool-http opened {} connection(s) for all its {} requests",
+                ours.0.stats().connections_opened(),
+                ours.0.stats().requests()
+            );
+        }
+    }
+}
+
+pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut table = String::new();
+    println!("http");
+    rt.block_on(bench(quick, report, &mut table));
+    println!("{table}");
+    report.tables.push(table);
+    Ok(())
+}
