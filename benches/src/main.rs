@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         .map(String::as_str)
         .collect();
     let suites = if suites.is_empty() {
-        vec!["core"]
+        vec!["core", "sql", "redis", "http"]
     } else {
         suites
     };

@@ -17,6 +17,8 @@ pub struct ThrowawayRedis {
     pub port: u16,
     pub password: Option<String>,
     pub socket: PathBuf,
+    /// With TLS: only a TLS port, with this certificate and key (PEM files).
+    tls: Option<(PathBuf, PathBuf)>,
     dir: PathBuf,
     child: Option<Child>,
 }
@@ -28,6 +30,25 @@ impl ThrowawayRedis {
             port: crate::free_port(),
             password: password.map(str::to_string),
             socket: dir.join("redis.sock"),
+            tls: None,
+            dir,
+            child: None,
+        };
+        r.start_again();
+        r
+    }
+
+    /// A server that speaks only TLS, with the given certificate and key (PEM).
+    pub fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> ThrowawayRedis {
+        let dir = crate::temp_dir("redis-tls");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, cert_pem).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
+        let mut r = ThrowawayRedis {
+            port: crate::free_port(),
+            password: None,
+            socket: dir.join("redis.sock"),
+            tls: Some((cert, key)),
             dir,
             child: None,
         };
@@ -38,7 +59,22 @@ impl ThrowawayRedis {
     /// Starts the server (again) on the same port and socket.
     pub fn start_again(&mut self) {
         let mut c = Command::new("redis-server");
-        c.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        match &self.tls {
+            None => {
+                c.args(["--port", &self.port.to_string()]);
+            }
+            Some((cert, key)) => {
+                c.args(["--port", "0", "--tls-port", &self.port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(cert)
+                    .arg("--tls-key-file")
+                    .arg(key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(cert)
+                    .args(["--tls-auth-clients", "no"]);
+            }
+        }
+        c.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--unixsocket")
             .arg(&self.socket)

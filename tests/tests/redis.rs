@@ -355,3 +355,30 @@ async fn both_lanes_recover_by_themselves_after_a_restart_under_load() {
         );
     }
 }
+
+#[tokio::test]
+async fn rediss_verifies_the_server_certificate() {
+    let (cert, key) = unipool_tests::http_server::self_signed();
+    let server = ThrowawayRedis::start_tls(&cert, &key);
+    let url = format!("rediss://localhost:{}", server.port);
+    // Not trusted: the handshake fails, at once.
+    let start = Instant::now();
+    let err = RedisPool::connect(&url, config(1, 1)).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(err.redis_error().is_some(), "{err}");
+    // Trusted: TLS works on both lanes.
+    let trusted = RedisConfig {
+        root_certificate_pem: Some(cert),
+        ..config(1, 1)
+    };
+    let pool = RedisPool::connect(&url, trusted).await.unwrap();
+    assert_eq!(
+        pool.cmd::<String>(&redis::cmd("PING").clone())
+            .await
+            .unwrap(),
+        "PONG"
+    );
+    let mut lease = pool.lease().await.unwrap();
+    let pong: String = redis::cmd("PING").query_async(&mut lease).await.unwrap();
+    assert_eq!(pong, "PONG");
+}

@@ -45,6 +45,11 @@ struct HostState {
     /// `host[:port]`, shared so that a request needs no copy of it.
     key: Arc<str>,
     limit: ConnectionPool<Permits>,
+    /// Until a first response came back from this host, requests that may share
+    /// one HTTP/2 connection go one at a time: a burst on a cold client would
+    /// otherwise race to open several connections where one multiplexes all.
+    first: tokio::sync::Mutex<()>,
+    warmed: std::sync::atomic::AtomicBool,
     requests: AtomicU64,
     failures: AtomicU64,
 }
@@ -253,7 +258,15 @@ impl HttpPool {
             .map_err(|e| HttpError::Invalid(e.without_url().to_string()))?;
         let host_state = self.host(host_key(req.url()))?;
         let host = host_state.key.clone();
+        let may_multiplex = inner_multiplexes(&self.inner.config, req.url());
         let _permits = self.acquire(&host, &host_state).await?;
+        let mut first = None;
+        if may_multiplex && !host_state.warmed.load(Relaxed) {
+            let guard = host_state.first.lock().await;
+            if !host_state.warmed.load(Relaxed) {
+                first = Some(guard);
+            }
+        }
         let inner = &self.inner;
         let policy = &inner.config.retry;
         let may_retry = retryable || retry::idempotent(req.method());
@@ -285,7 +298,12 @@ impl HttpPool {
                     drop(resp);
                     tokio::time::sleep(wait).await;
                 }
-                Ok(resp) => return Ok(resp),
+                Ok(resp) => {
+                    if first.take().is_some() {
+                        host_state.warmed.store(true, Relaxed);
+                    }
+                    return Ok(resp);
+                }
                 Err(e) => {
                     host_state.failures.fetch_add(1, Relaxed);
                     let transient = e.is_connect() || retry::connection_lost(&e);
@@ -350,6 +368,8 @@ impl HttpPool {
         let state = Arc::new(HostState {
             key: Arc::from(key),
             limit,
+            first: tokio::sync::Mutex::new(()),
+            warmed: std::sync::atomic::AtomicBool::new(false),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         });
@@ -452,6 +472,12 @@ impl HttpPool {
     pub fn name(&self) -> &str {
         &self.inner.name
     }
+}
+
+/// Whether requests to `url` may share one connection (HTTP/2 by prior
+/// knowledge, or possibly by ALPN over TLS).
+fn inner_multiplexes(config: &HttpConfig, url: &reqwest::Url) -> bool {
+    config.http2_prior_knowledge || url.scheme() == "https"
 }
 
 struct InFlight<'a>(&'a AtomicUsize);

@@ -20,7 +20,8 @@ pub struct RedisManager {
 
 impl RedisManager {
     /// From a redis URL (`redis://`, `rediss://`, `redis+unix://`, with user,
-    /// password and database index).
+    /// password and database index). `root_pem` replaces the system's trusted
+    /// roots for `rediss://`.
     ///
     /// # Errors
     /// redis's error when the URL does not parse (the message carries no password).
@@ -28,9 +29,20 @@ impl RedisManager {
         url: &str,
         connect_timeout: Duration,
         command_timeout: Duration,
+        root_pem: Option<&[u8]>,
     ) -> Result<Self, RedisError> {
+        let client = match root_pem {
+            Some(pem) if url.starts_with("rediss:") => Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            )?,
+            _ => Client::open(url)?,
+        };
         Ok(RedisManager {
-            client: Client::open(url)?,
+            client,
             connection: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(connect_timeout))
                 .set_response_timeout(Some(command_timeout)),

@@ -62,10 +62,13 @@ impl RedisPool {
             ));
         }
         config.pool.validate()?;
-        let manager = RedisManager::new(url, config.pool.connect_timeout, config.command_timeout)
-            .map_err(|e| {
-            RedisPoolError::Config(format!("{}: {e}", crate::manager::redact(url)))
-        })?;
+        let manager = RedisManager::new(
+            url,
+            config.pool.connect_timeout,
+            config.command_timeout,
+            config.root_certificate_pem.as_deref(),
+        )
+        .map_err(|e| RedisPoolError::Config(format!("{}: {e}", crate::manager::redact(url))))?;
         let lane_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.pool.connect_timeout))
             .set_response_timeout(Some(config.command_timeout))

@@ -47,3 +47,8 @@ pub use pool_redis::{self as redis, Lease, RedisConfig, RedisPool, RedisPoolErro
 #[cfg(feature = "http")]
 #[doc(inline)]
 pub use pool_http::{self as http, HttpConfig, HttpError, HttpPool, HttpRegistry};
+
+/// Compiles the README's example as a doctest, so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExample;
