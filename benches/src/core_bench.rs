@@ -31,11 +31,33 @@ const WATCHDOG: Duration = Duration::from_secs(5);
 /// The same tiny surface over each pool under test.
 trait BenchPool: Clone + Send + Sync + 'static {
     const NAME: &'static str;
+    /// The pool's guard.
+    type Conn<'a>: Send
+    where
+        Self: 'a;
     fn build(size: usize) -> impl Future<Output = Self> + Send;
+    /// One checkout (panics on error: a bench run has none).
+    fn acquire(&self) -> impl Future<Output = Self::Conn<'_>> + Send;
+
     /// One get() and drop.
-    fn once(&self) -> impl Future<Output = ()> + Send;
+    fn once(&self) -> impl Future<Output = ()> + Send {
+        async {
+            let c = self.acquire().await;
+            std::hint::black_box(&c);
+        }
+    }
+
     /// One get(), hold for `hold`, drop; returns the wait.
-    fn held(&self, hold: Duration) -> impl Future<Output = Duration> + Send;
+    fn held(&self, hold: Duration) -> impl Future<Output = Duration> + Send {
+        async move {
+            let t = Instant::now();
+            let c = self.acquire().await;
+            let waited = t.elapsed();
+            tokio::time::sleep(hold).await;
+            drop(c);
+            waited
+        }
+    }
 }
 
 // ----- unipool -------------------------------------------------------------------
@@ -58,6 +80,7 @@ struct Ours(pool_core::ConnectionPool<Noop>);
 
 impl BenchPool for Ours {
     const NAME: &'static str = "unipool";
+    type Conn<'a> = pool_core::PooledConnection<'a, Noop>;
     async fn build(size: usize) -> Self {
         let pool = pool_core::ConnectionPool::builder()
             .max_size(size)
@@ -67,17 +90,8 @@ impl BenchPool for Ours {
             .expect("valid bench config");
         Ours(pool)
     }
-    async fn once(&self) {
-        let c = self.0.get().await.expect("get");
-        std::hint::black_box(&*c);
-    }
-    async fn held(&self, hold: Duration) -> Duration {
-        let t = Instant::now();
-        let c = self.0.get().await.expect("get");
-        let waited = t.elapsed();
-        tokio::time::sleep(hold).await;
-        drop(c);
-        waited
+    async fn acquire(&self) -> Self::Conn<'_> {
+        self.0.get().await.expect("get")
     }
 }
 
@@ -114,6 +128,7 @@ struct Deadpool(deadpool::managed::Pool<DpNoop>);
 
 impl BenchPool for Deadpool {
     const NAME: &'static str = "deadpool";
+    type Conn<'a> = deadpool::managed::Object<DpNoop>;
     async fn build(size: usize) -> Self {
         Deadpool(
             deadpool::managed::Pool::builder(DpNoop)
@@ -122,17 +137,8 @@ impl BenchPool for Deadpool {
                 .expect("valid deadpool config"),
         )
     }
-    async fn once(&self) {
-        let c = self.0.get().await.expect("get");
-        std::hint::black_box(&*c);
-    }
-    async fn held(&self, hold: Duration) -> Duration {
-        let t = Instant::now();
-        let c = self.0.get().await.expect("get");
-        let waited = t.elapsed();
-        tokio::time::sleep(hold).await;
-        drop(c);
-        waited
+    async fn acquire(&self) -> Self::Conn<'_> {
+        self.0.get().await.expect("get")
     }
 }
 
@@ -159,6 +165,7 @@ struct Bb8(bb8::Pool<Bb8Noop>);
 
 impl BenchPool for Bb8 {
     const NAME: &'static str = "bb8";
+    type Conn<'a> = bb8::PooledConnection<'a, Bb8Noop>;
     async fn build(size: usize) -> Self {
         Bb8(bb8::Pool::builder()
             .max_size(size as u32)
@@ -167,17 +174,8 @@ impl BenchPool for Bb8 {
             .await
             .expect("valid bb8 config"))
     }
-    async fn once(&self) {
-        let c = self.0.get().await.expect("get");
-        std::hint::black_box(&*c);
-    }
-    async fn held(&self, hold: Duration) -> Duration {
-        let t = Instant::now();
-        let c = self.0.get().await.expect("get");
-        let waited = t.elapsed();
-        tokio::time::sleep(hold).await;
-        drop(c);
-        waited
+    async fn acquire(&self) -> Self::Conn<'_> {
+        self.0.get().await.expect("get")
     }
 }
 
@@ -198,46 +196,41 @@ fn watched<T: Send + 'static>(
         .map_err(|_| format!("DEADLOCK? {what} did not finish within {timeout:?}"))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
 /// Ops/s of one throughput run.
 fn throughput_run<P: BenchPool>(size: usize, workers: usize, n: usize) -> Result<f64, String> {
     let what = format!("{} pool={size} workers={workers}", P::NAME);
     watched(what, WATCHDOG, move || {
-        runtime().block_on(async move {
-            let pool = P::build(size).await;
-            // Open every connection first, so that no pool pays connects in the run.
-            let warm: Vec<_> = (0..size)
-                .map(|_| {
-                    let p = pool.clone();
-                    tokio::spawn(async move { p.held(Duration::from_millis(2)).await })
-                })
-                .collect();
-            for w in warm {
-                let _ = w.await;
-            }
-            let per = n / workers;
-            let start = Instant::now();
-            let tasks: Vec<_> = (0..workers)
-                .map(|_| {
-                    let p = pool.clone();
-                    tokio::spawn(async move {
-                        for _ in 0..per {
-                            p.once().await;
-                        }
+        crate::report::runtime()
+            .expect("tokio runtime")
+            .block_on(async move {
+                let pool = P::build(size).await;
+                // Open every connection first, so that no pool pays connects in the run.
+                let warm: Vec<_> = (0..size)
+                    .map(|_| {
+                        let p = pool.clone();
+                        tokio::spawn(async move { p.held(Duration::from_millis(2)).await })
                     })
-                })
-                .collect();
-            for t in tasks {
-                t.await.expect("worker panicked");
-            }
-            (per * workers) as f64 / start.elapsed().as_secs_f64()
-        })
+                    .collect();
+                for w in warm {
+                    let _ = w.await;
+                }
+                let per = n / workers;
+                let start = Instant::now();
+                let tasks: Vec<_> = (0..workers)
+                    .map(|_| {
+                        let p = pool.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..per {
+                                p.once().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.expect("worker panicked");
+                }
+                (per * workers) as f64 / start.elapsed().as_secs_f64()
+            })
     })
 }
 
@@ -264,34 +257,36 @@ struct Latency {
 fn latency_run<P: BenchPool>(tasks: usize, size: usize, turns: usize) -> Result<Latency, String> {
     let what = format!("{} latency", P::NAME);
     watched(what, Duration::from_secs(60), move || {
-        runtime().block_on(async move {
-            let pool = P::build(size).await;
-            let hold = Duration::from_micros(500);
-            let handles: Vec<_> = (0..tasks)
-                .map(|_| {
-                    let p = pool.clone();
-                    tokio::spawn(async move {
-                        let mut waits = Vec::with_capacity(turns);
-                        for _ in 0..turns {
-                            waits.push(p.held(hold).await);
-                        }
-                        waits
+        crate::report::runtime()
+            .expect("tokio runtime")
+            .block_on(async move {
+                let pool = P::build(size).await;
+                let hold = Duration::from_micros(500);
+                let handles: Vec<_> = (0..tasks)
+                    .map(|_| {
+                        let p = pool.clone();
+                        tokio::spawn(async move {
+                            let mut waits = Vec::with_capacity(turns);
+                            for _ in 0..turns {
+                                waits.push(p.held(hold).await);
+                            }
+                            waits
+                        })
                     })
-                })
-                .collect();
-            let mut all = Vec::new();
-            for h in handles {
-                all.extend(h.await.expect("task panicked"));
-            }
-            all.sort();
-            let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-            Latency {
-                p50: at(0.5),
-                p99: at(0.99),
-                p999: at(0.999),
-                max: *all.last().expect("some waits"),
-            }
-        })
+                    .collect();
+                let mut all = Vec::new();
+                for h in handles {
+                    all.extend(h.await.expect("task panicked"));
+                }
+                all.sort();
+                let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+                Latency {
+                    p50: at(0.5),
+                    p99: at(0.99),
+                    p999: at(0.999),
+                    max: *all.last().expect("some waits"),
+                }
+            })
     })
 }
 
@@ -382,7 +377,6 @@ pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
             });
         }
     }
-    println!("{table}");
-    report.tables.push(table);
+    report.finish(table);
     Ok(())
 }

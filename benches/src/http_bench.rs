@@ -225,14 +225,9 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) {
 }
 
 pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
     let mut table = String::new();
     println!("http");
-    rt.block_on(bench(quick, report, &mut table));
-    println!("{table}");
-    report.tables.push(table);
+    crate::report::runtime()?.block_on(bench(quick, report, &mut table));
+    report.finish(table);
     Ok(())
 }

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use pool_core::PoolConfig;
 use pool_redis::{RedisConfig, RedisPool};
-use redis::AsyncCommands;
 
 use crate::report::{median, Report, Row};
 
@@ -27,17 +26,31 @@ fn k(key: u64) -> String {
     format!("unipool:bench:{key}")
 }
 
+/// The workload's one operation: SET on even `i`, GET on odd.
+async fn set_or_get(c: &mut impl redis::aio::ConnectionLike, i: u64, key: u64) {
+    if i.is_multiple_of(2) {
+        redis::cmd("SET")
+            .arg(k(key))
+            .arg("value")
+            .query_async::<()>(c)
+            .await
+            .expect("SET");
+    } else {
+        redis::cmd("GET")
+            .arg(k(key))
+            .query_async::<Option<String>>(c)
+            .await
+            .expect("GET");
+    }
+}
+
 #[derive(Clone)]
 struct Shared(RedisPool);
 
 impl Target for Shared {
     async fn op(&self, i: u64, key: u64) {
         let mut c = self.0.shared();
-        if i.is_multiple_of(2) {
-            c.set::<_, _, ()>(k(key), "value").await.expect("SET");
-        } else {
-            c.get::<_, Option<String>>(k(key)).await.expect("GET");
-        }
+        set_or_get(&mut c, i, key).await;
     }
 }
 
@@ -47,11 +60,7 @@ struct Exclusive(RedisPool);
 impl Target for Exclusive {
     async fn op(&self, i: u64, key: u64) {
         let mut c = self.0.lease().await.expect("lease");
-        if i.is_multiple_of(2) {
-            c.set::<_, _, ()>(k(key), "value").await.expect("SET");
-        } else {
-            c.get::<_, Option<String>>(k(key)).await.expect("GET");
-        }
+        set_or_get(&mut c, i, key).await;
     }
 }
 
@@ -61,11 +70,7 @@ struct Bb8(bb8::Pool<bb8_redis::RedisConnectionManager>);
 impl Target for Bb8 {
     async fn op(&self, i: u64, key: u64) {
         let mut c = self.0.get().await.expect("bb8 get");
-        if i.is_multiple_of(2) {
-            c.set::<_, _, ()>(k(key), "value").await.expect("SET");
-        } else {
-            c.get::<_, Option<String>>(k(key)).await.expect("GET");
-        }
+        set_or_get(&mut *c, i, key).await;
     }
 }
 
@@ -75,11 +80,7 @@ struct Deadpool(deadpool_redis::Pool);
 impl Target for Deadpool {
     async fn op(&self, i: u64, key: u64) {
         let mut c = self.0.get().await.expect("deadpool get");
-        if i.is_multiple_of(2) {
-            c.set::<_, _, ()>(k(key), "value").await.expect("SET");
-        } else {
-            c.get::<_, Option<String>>(k(key)).await.expect("GET");
-        }
+        set_or_get(&mut c, i, key).await;
     }
 }
 
@@ -90,11 +91,7 @@ struct Bare(redis::aio::MultiplexedConnection);
 impl Target for Bare {
     async fn op(&self, i: u64, key: u64) {
         let mut c = self.0.clone();
-        if i.is_multiple_of(2) {
-            c.set::<_, _, ()>(k(key), "value").await.expect("SET");
-        } else {
-            c.get::<_, Option<String>>(k(key)).await.expect("GET");
-        }
+        set_or_get(&mut c, i, key).await;
     }
 }
 
@@ -263,14 +260,9 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
 }
 
 pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
     let mut table = String::new();
     println!("redis");
-    rt.block_on(bench(quick, report, &mut table))?;
-    println!("{table}");
-    report.tables.push(table);
+    crate::report::runtime()?.block_on(bench(quick, report, &mut table))?;
+    report.finish(table);
     Ok(())
 }

@@ -19,7 +19,21 @@ pub struct Report {
     pub tables: Vec<String>,
 }
 
+/// A fresh multi-thread runtime for one suite.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 impl Report {
+    /// Prints a suite's table and keeps it for `report.md`.
+    pub fn finish(&mut self, table: String) {
+        println!("{table}");
+        self.tables.push(table);
+    }
+
     pub fn write(&self) -> std::io::Result<()> {
         let dir = target_dir().join("bench-report");
         std::fs::create_dir_all(&dir)?;

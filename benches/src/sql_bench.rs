@@ -407,17 +407,12 @@ async fn sqlite(quick: bool, report: &mut Report, table: &mut String) -> Result<
 }
 
 pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
     let mut table = String::new();
     println!("sql: PostgreSQL and SQLite");
-    rt.block_on(async {
+    crate::report::runtime()?.block_on(async {
         postgres(quick, report, &mut table).await?;
         sqlite(quick, report, &mut table).await
     })?;
-    println!("{table}");
-    report.tables.push(table);
+    report.finish(table);
     Ok(())
 }

@@ -115,27 +115,40 @@ async fn handle(
     Ok(resp)
 }
 
+/// Accepts connections for ever, counting them; `wrap` turns a TCP stream into
+/// the stream hyper serves (itself, or a TLS session).
+async fn accept_loop<S, F, Fut>(listener: TcpListener, seen: Arc<Seen>, wrap: F)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Option<S>> + Send,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        seen.connections.fetch_add(1, SeqCst);
+        let (s, wrap) = (seen.clone(), wrap.clone());
+        tokio::spawn(async move {
+            let Some(io) = wrap(stream).await else { return };
+            let service = hyper::service::service_fn(move |req| handle(s.clone(), req));
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(io), service)
+                .await;
+        });
+    }
+}
+
 /// Starts the server on 127.0.0.1:0 (HTTP/1.1 and h2c).
 pub async fn start() -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
-    let s = seen.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            s.connections.fetch_add(1, SeqCst);
-            let s = s.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| handle(s.clone(), req));
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let task = tokio::spawn(accept_loop(
+        listener,
+        seen.clone(),
+        |s| async move { Some(s) },
+    ));
     TestServer { addr, seen, task }
 }
 
@@ -238,24 +251,9 @@ pub async fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
-    let s = seen.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            s.connections.fetch_add(1, SeqCst);
-            let (s, acceptor) = (s.clone(), acceptor.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let service = hyper::service::service_fn(move |req| handle(s.clone(), req));
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
+    let task = tokio::spawn(accept_loop(listener, seen.clone(), move |s| {
+        let acceptor = acceptor.clone();
+        async move { acceptor.accept(s).await.ok() }
+    }));
     TestServer { addr, seen, task }
 }
