@@ -131,7 +131,15 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) {
          floor with {} requests\n\n| protocol | client | req/s | p50 ms | p99 ms | connections / 1000 req | pool-http vs it |\n|---|---|---:|---:|---:|---:|---:|",
         total / 10
     );
+    // UNIPOOL_BENCH_HTTP_PROTO=h1 or h2c runs one protocol only (for profiling).
+    let only = std::env::var("UNIPOOL_BENCH_HTTP_PROTO").ok();
     for h2 in [false, true] {
+        if only
+            .as_deref()
+            .is_some_and(|p| p != if h2 { "h2c" } else { "h1" })
+        {
+            continue;
+        }
         let proto = if h2 { "h2c" } else { "HTTP/1.1" };
         eprint!("  http {proto} ... ");
         let server = http_server::start().await;
@@ -176,9 +184,10 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) {
         }
         let (o, oc) = summarize(ov, total);
         let (b, bc) = summarize(bv, total);
+        let floor_total = if only.is_some() { 64 } else { total / 10 };
         let (f, fc) = summarize(
-            vec![run_counted(&PerRequest(h2), &server, &url, total / 10).await],
-            total / 10,
+            vec![run_counted(&PerRequest(h2), &server, &url, floor_total).await],
+            floor_total,
         );
         eprintln!("done");
         for (name, r, c, ratio) in [
