@@ -242,11 +242,21 @@ impl<M: Manager> Inner<M> {
         if touch {
             entry.last_used = now;
         }
-        let idle_since = self.nanos(entry.last_used);
-        self.slots.meta(idx).idle_since.store(idle_since, Relaxed);
+        self.mark_idle_since(idx, entry.last_used);
         // SAFETY: the caller (a guard) owned `idx`; ownership passes on in release_slot.
         unsafe { self.slots.put(idx, entry) };
         self.release_slot(idx);
+    }
+
+    /// Records when slot `idx` went idle, for a keyed pool's eviction of the
+    /// oldest idle connection; a plain pool skips the store on its hot path.
+    fn mark_idle_since(&self, idx: usize, at: Instant) {
+        if self.total.is_some() {
+            self.slots
+                .meta(idx)
+                .idle_since
+                .store(self.nanos(at), Relaxed);
+        }
     }
 
     /// Takes the entry out of an owned slot and closes it.
@@ -425,10 +435,7 @@ impl<M: Manager> Inner<M> {
                     last_checked: now,
                     fresh: true,
                 };
-                self.slots
-                    .meta(idx)
-                    .idle_since
-                    .store(self.nanos(now), Relaxed);
+                self.mark_idle_since(idx, now);
                 // SAFETY: this task owns `idx` since `start_open` took it from `free`.
                 unsafe { self.slots.put(idx, entry) };
                 self.release_slot(idx);

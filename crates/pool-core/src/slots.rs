@@ -131,7 +131,9 @@ pub(crate) struct Slot<C> {
 }
 
 pub(crate) struct Slots<C> {
-    slots: Box<[Slot<C>]>,
+    /// Each slot on its own cache lines: two cores returning connections to
+    /// neighbouring slots must not write to the same line.
+    slots: Box<[CachePadded<Slot<C>>]>,
 }
 
 // SAFETY: a cell is only touched by the single owner of its index (module docs);
@@ -143,11 +145,13 @@ unsafe impl<C: Send> Sync for Slots<C> {}
 impl<C> Slots<C> {
     pub(crate) fn new(len: usize) -> Self {
         let slots = (0..len)
-            .map(|_| Slot {
-                entry: UnsafeCell::new(None),
-                idle_since: AtomicU64::new(0),
-                held_since: AtomicU64::new(0),
-                site: AtomicPtr::new(std::ptr::null_mut()),
+            .map(|_| {
+                CachePadded(Slot {
+                    entry: UnsafeCell::new(None),
+                    idle_since: AtomicU64::new(0),
+                    held_since: AtomicU64::new(0),
+                    site: AtomicPtr::new(std::ptr::null_mut()),
+                })
             })
             .collect();
         Slots { slots }
