@@ -1,17 +1,12 @@
 //! A TCP proxy on 127.0.0.1 between a pool and a real server, for fault
-//! injection: cut every connection, refuse new ones, or blackhole (accept and
-//! never forward a byte, like a peer that went silent without FIN).
+//! injection: refuse new connections, or go silent (blackhole: every connection,
+//! open or new, stays open but nothing is forwarded either way — a peer gone
+//! without FIN), and cut every open connection.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
-use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-
-const PASS: u8 = 0;
-const REFUSE: u8 = 1;
-const BLACKHOLE: u8 = 2;
 
 /// What the proxy does with traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +15,7 @@ pub enum Mode {
     Pass,
     /// Close new connections at once.
     Refuse,
-    /// Accept, read and drop everything, answer nothing.
+    /// Forward nothing, close nothing.
     Blackhole,
 }
 
@@ -28,10 +23,58 @@ pub enum Mode {
 #[derive(Debug)]
 pub struct Proxy {
     pub addr: SocketAddr,
-    mode: Arc<AtomicU8>,
+    mode: watch::Sender<Mode>,
     /// Bumped to cut every open connection.
     cut: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Reads and drops whatever the client sends until cut: a silent peer.
+async fn swallow(mut client: TcpStream, mut cut: watch::Receiver<u64>) {
+    let mut sink = tokio::io::sink();
+    tokio::select! {
+        _ = tokio::io::copy(&mut client, &mut sink) => {}
+        _ = cut.changed() => {}
+    }
+}
+
+async fn serve(
+    client: TcpStream,
+    upstream: SocketAddr,
+    mut mode: watch::Receiver<Mode>,
+    mut cut: watch::Receiver<u64>,
+) {
+    // Receivers cloned from the accept loop's remember its old versions: mark
+    // the current ones seen, so that only later cuts and mode changes count.
+    cut.borrow_and_update();
+    let now = *mode.borrow_and_update();
+    match now {
+        Mode::Refuse => return,
+        Mode::Blackhole => return swallow(client, cut).await,
+        Mode::Pass => {}
+    }
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let mut client = client;
+    loop {
+        tokio::select! {
+            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+            _ = cut.changed() => return,
+            changed = mode.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let now = *mode.borrow_and_update();
+                if now == Mode::Blackhole {
+                    // The server side is dropped; the client keeps an open socket
+                    // that never answers.
+                    drop(server);
+                    return swallow(client, cut).await;
+                }
+            }
+        }
+    }
 }
 
 impl Proxy {
@@ -39,36 +82,11 @@ impl Proxy {
     pub async fn start(upstream: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
-        let mode = Arc::new(AtomicU8::new(PASS));
+        let (mode, mode_rx) = watch::channel(Mode::Pass);
         let (cut, cut_rx) = watch::channel(0u64);
-        let m = mode.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let mode = m.load(SeqCst);
-                let mut cut_rx = cut_rx.clone();
-                tokio::spawn(async move {
-                    match mode {
-                        REFUSE => drop(client),
-                        BLACKHOLE => {
-                            let mut client = client;
-                            let mut sink = tokio::io::sink();
-                            tokio::select! {
-                                _ = tokio::io::copy(&mut client, &mut sink) => {}
-                                _ = cut_rx.changed() => {}
-                            }
-                        }
-                        _ => {
-                            let Ok(mut server) = TcpStream::connect(upstream).await else {
-                                return;
-                            };
-                            let mut client = client;
-                            tokio::select! {
-                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                                _ = cut_rx.changed() => {}
-                            }
-                        }
-                    }
-                });
+                tokio::spawn(serve(client, upstream, mode_rx.clone(), cut_rx.clone()));
             }
         });
         Proxy {
@@ -80,15 +98,10 @@ impl Proxy {
     }
 
     pub fn set_mode(&self, mode: Mode) {
-        let m = match mode {
-            Mode::Pass => PASS,
-            Mode::Refuse => REFUSE,
-            Mode::Blackhole => BLACKHOLE,
-        };
-        self.mode.store(m, SeqCst);
+        self.mode.send_replace(mode);
     }
 
-    /// Cuts every connection open now (RST/FIN to both sides).
+    /// Cuts every connection open now.
     pub fn cut_all(&self) {
         self.cut.send_modify(|n| *n += 1);
     }
