@@ -28,7 +28,9 @@ type MakeManager<K, M> = dyn Fn(&K) -> M + Send + Sync;
 /// any key to give one back.
 ///
 /// Sub-pools are created on first use by `make_manager(&key)` and share the
-/// configuration; `remove` closes one.
+/// configuration; `remove` closes one. A key whose sub-pool has no connection
+/// left and is not in use is forgotten at the next `reap_interval`, so a
+/// stream of distinct keys (URLs, peers) does not grow the map for ever.
 pub struct KeyedPool<K, M: Manager> {
     inner: Arc<KeyedInner<K, M>>,
 }
@@ -85,10 +87,10 @@ where
                 ),
             });
         }
-        if tokio::runtime::Handle::try_current().is_err() {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return Err(ConfigError::NoRuntime);
-        }
-        Ok(KeyedPool {
+        };
+        let pool = KeyedPool {
             inner: Arc::new(KeyedInner {
                 name: name.into(),
                 config,
@@ -98,7 +100,18 @@ where
                 epoch: Instant::now(),
                 kind: "keyed",
             }),
-        })
+        };
+        // Like a pool's reaper: a weak handle, so it never keeps the pool alive.
+        let weak = Arc::downgrade(&pool.inner);
+        let period = pool.inner.config.reap_interval;
+        handle.spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let Some(inner) = weak.upgrade() else { return };
+                write(&inner.pools).retain(|_, p| !p.is_unused());
+            }
+        });
+        Ok(pool)
     }
 
     /// The sub-pool of `key`, created on first use.

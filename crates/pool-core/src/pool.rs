@@ -71,6 +71,12 @@ impl<M: Manager> ConnectionPool<M> {
         ConnectionPool { inner }
     }
 
+    /// No connection and no other handle, guard or connect task: only this
+    /// handle holds the pool (a keyed pool may then forget the key).
+    pub(crate) fn is_unused(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1 && self.inner.size() == 0
+    }
+
     /// Checks out a connection, waiting up to `acquire_timeout`.
     ///
     /// Cancel-safe: dropping the future at any point loses no slot and no

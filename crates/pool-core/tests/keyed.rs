@@ -102,3 +102,29 @@ async fn a_zero_total_is_a_config_error() {
         KeyedPool::new("k", PoolConfig::default(), 0, |_: &u8| TestManager::new()).unwrap_err();
     assert!(err.to_string().contains("max_total"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn keys_without_connections_are_forgotten() {
+    let config = PoolConfig {
+        max_size: 2,
+        idle_timeout: Some(Duration::from_secs(10)),
+        reap_interval: Duration::from_secs(1),
+        ..PoolConfig::default()
+    };
+    let pool = KeyedPool::new("keyed", config, 100, |_: &u32| TestManager::new()).unwrap();
+    for key in 0..20u32 {
+        drop(pool.get(&key).await.unwrap());
+    }
+    let held = pool.get(&7).await.unwrap();
+    assert_eq!(pool.keys().len(), 20);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    settle().await;
+    // Idle connections timed out; only the key still in use is kept.
+    assert_eq!(pool.keys(), vec![7]);
+    assert_eq!(pool.total_size(), 1);
+    drop(held);
+    assert!(
+        pool.get(&3).await.is_ok(),
+        "a forgotten key comes back on demand"
+    );
+}
