@@ -159,3 +159,23 @@ async fn lifo_reuses_the_hottest_connection() {
         assert_eq!(pool.get().await.unwrap().id, first);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn fifo_spreads_use_over_every_connection() {
+    let pool = ConnectionPool::builder()
+        .max_size(3)
+        .queue_mode(pool_core::QueueMode::Fifo)
+        .build(TestManager::new())
+        .unwrap();
+    let (a, b, c) = (
+        pool.get().await.unwrap(),
+        pool.get().await.unwrap(),
+        pool.get().await.unwrap(),
+    );
+    drop((a, b, c));
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..3 {
+        seen.insert(pool.get().await.unwrap().id);
+    }
+    assert_eq!(seen.len(), 3, "fifo reused one connection only");
+}
