@@ -29,3 +29,26 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// Returns from the calling test, loudly, when `cargo xtask test` found no
+/// server of this kind and could not start one (it says so through
+/// `UNIPOOL_SKIP_POSTGRES` / `UNIPOOL_SKIP_REDIS`; under `CI` it fails instead of
+/// setting them).
+#[macro_export]
+macro_rules! require {
+    ($what:literal) => {
+        if $crate::skipped($what) {
+            return;
+        }
+    };
+}
+
+/// Whether the suites needing `what` (`"postgres"`, `"redis"`) are to be skipped.
+pub fn skipped(what: &str) -> bool {
+    let var = format!("UNIPOOL_SKIP_{}", what.to_uppercase());
+    let skip = std::env::var_os(&var).is_some();
+    if skip {
+        eprintln!("SKIPPED: no {what} server is reachable ({var} is set by cargo xtask test)");
+    }
+    skip
+}

@@ -29,6 +29,7 @@ fn through(url: &str, proxy: &Proxy) -> String {
 
 #[tokio::test]
 async fn a_postgres_peer_gone_silent_does_not_hold_the_slot() {
+    unipool_tests::require!("postgres");
     let url = unipool_tests::pg::url();
     let proxy = Proxy::start(addr_of(&url)).await;
     let pool: PgPool = ConnectionPool::builder()
@@ -65,6 +66,7 @@ async fn a_postgres_peer_gone_silent_does_not_hold_the_slot() {
 
 #[tokio::test]
 async fn a_refused_postgres_fails_fast_and_cut_connections_are_replaced() {
+    unipool_tests::require!("postgres");
     let url = unipool_tests::pg::url();
     let proxy = Proxy::start(addr_of(&url)).await;
     let pool: PgPool = ConnectionPool::builder()
@@ -87,6 +89,7 @@ async fn a_refused_postgres_fails_fast_and_cut_connections_are_replaced() {
 
 #[tokio::test]
 async fn a_redis_lease_gone_silent_is_bounded_by_the_command_timeout() {
+    unipool_tests::require!("redis");
     let url = unipool_tests::redis_server::url();
     let proxy = Proxy::start(addr_of(&url)).await;
     let config = RedisConfig {

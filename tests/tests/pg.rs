@@ -47,6 +47,7 @@ async fn count(pool: &PgPool, t: &str) -> i64 {
 
 #[tokio::test]
 async fn query_execute_and_execute_many() {
+    unipool_tests::require!("postgres");
     let pool = pool();
     let t = table("helpers");
     create(&pool, &t).await;
@@ -76,6 +77,7 @@ async fn query_execute_and_execute_many() {
 
 #[tokio::test]
 async fn execute_many_is_all_or_nothing() {
+    unipool_tests::require!("postgres");
     let pool = pool();
     let t = table("many");
     create(&pool, &t).await;
@@ -91,6 +93,7 @@ async fn execute_many_is_all_or_nothing() {
 
 #[tokio::test]
 async fn transaction_commits_on_ok_and_rolls_back_on_err_or_panic() {
+    unipool_tests::require!("postgres");
     let pool = pool();
     let t = table("tx");
     create(&pool, &t).await;
@@ -148,6 +151,7 @@ async fn transaction_commits_on_ok_and_rolls_back_on_err_or_panic() {
 
 #[tokio::test]
 async fn the_database_error_comes_through_as_the_source() {
+    unipool_tests::require!("postgres");
     let pool = pool();
     let err = pool
         .query("SELECT * FROM no_such_table_here", &[])
@@ -166,6 +170,7 @@ async fn the_database_error_comes_through_as_the_source() {
 
 #[tokio::test]
 async fn a_wrong_password_fails_fast_with_the_auth_error() {
+    unipool_tests::require!("postgres");
     let pg = ThrowawayPg::start(Some("right-horse-battery"));
     let wrong = pg.url_with(Some("wrong-staple"));
     let pool = pool_with(&wrong, RecyclePolicy::Fast, 2);
@@ -200,6 +205,7 @@ async fn a_wrong_password_fails_fast_with_the_auth_error() {
 
 #[tokio::test]
 async fn an_unreachable_host_fails_fast() {
+    unipool_tests::require!("postgres");
     let port = unipool_tests::free_port();
     let pool = pool_with(
         &format!("postgres://postgres@127.0.0.1:{port}/test"),
@@ -217,6 +223,7 @@ async fn an_unreachable_host_fails_fast() {
 
 #[tokio::test]
 async fn the_clean_policy_resets_session_state() {
+    unipool_tests::require!("postgres");
     async fn leaks(policy: RecyclePolicy) -> bool {
         let pool = pool_with(&url(), policy, 1);
         {
@@ -247,6 +254,7 @@ async fn in_transaction(conn: &pool_sql::PgConnection) -> bool {
 
 #[tokio::test]
 async fn the_transaction_probe_tells_inside_from_outside() {
+    unipool_tests::require!("postgres");
     let pool = pool_with(&url(), RecyclePolicy::Fast, 1);
     let conn = pool.get().await.unwrap();
     assert!(!in_transaction(&conn).await);
@@ -258,6 +266,7 @@ async fn the_transaction_probe_tells_inside_from_outside() {
 
 #[tokio::test]
 async fn a_transaction_abandoned_mid_way_never_reaches_the_next_caller() {
+    unipool_tests::require!("postgres");
     let pool = pool_with(&url(), RecyclePolicy::Fast, 1);
     let t = table("abandon");
     create(&pool, &t).await;
@@ -284,6 +293,7 @@ async fn a_transaction_abandoned_mid_way_never_reaches_the_next_caller() {
 
 #[tokio::test]
 async fn a_raw_begin_is_discarded_by_the_verified_and_clean_policies() {
+    unipool_tests::require!("postgres");
     for policy in [RecyclePolicy::Verified, RecyclePolicy::Clean] {
         let pool = pool_with(&url(), policy, 1);
         {
@@ -301,6 +311,7 @@ async fn a_raw_begin_is_discarded_by_the_verified_and_clean_policies() {
 
 #[tokio::test]
 async fn sslmode_require_encrypts_and_verify_full_checks_the_certificate() {
+    unipool_tests::require!("postgres");
     let base = url();
     let sep = if base.contains('?') { '&' } else { '?' };
     let pool = pool_with(
@@ -337,6 +348,7 @@ async fn sslmode_require_encrypts_and_verify_full_checks_the_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_recovers_by_itself_after_a_server_restart_under_load() {
+    unipool_tests::require!("postgres");
     let pg = ThrowawayPg::start(None);
     let acquire = Duration::from_secs(2);
     let pool: PgPool = ConnectionPool::builder()

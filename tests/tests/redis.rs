@@ -34,6 +34,7 @@ fn key(what: &str) -> String {
 
 #[tokio::test]
 async fn the_shared_lane_round_robins_over_its_connections() {
+    unipool_tests::require!("redis");
     let pool = RedisPool::connect(&url(), config(2, 2)).await.unwrap();
     let k = key("shared");
     pool.cmd::<()>(redis::cmd("SET").arg(&k).arg("v"))
@@ -79,6 +80,7 @@ async fn the_shared_lane_round_robins_over_its_connections() {
 
 #[tokio::test]
 async fn a_lease_runs_watch_multi_exec() {
+    unipool_tests::require!("redis");
     let pool = RedisPool::connect(&url(), config(1, 2)).await.unwrap();
     let k = key("tx");
     let mut lease = pool.lease().await.unwrap();
@@ -100,6 +102,7 @@ async fn a_lease_runs_watch_multi_exec() {
 
 #[tokio::test]
 async fn a_returned_lease_is_reset_before_reuse() {
+    unipool_tests::require!("redis");
     let pool = RedisPool::connect(&url(), config(1, 1)).await.unwrap();
     let k = key("reset");
     // A WATCH left behind would abort the next holder's EXEC.
@@ -145,6 +148,7 @@ async fn a_returned_lease_is_reset_before_reuse() {
 
 #[tokio::test]
 async fn a_cancelled_command_does_not_poison_the_next_lease() {
+    unipool_tests::require!("redis");
     let pool = RedisPool::connect(&url(), config(1, 1)).await.unwrap();
     let k = key("cancel");
     let first_id = {
@@ -183,6 +187,7 @@ async fn a_cancelled_command_does_not_poison_the_next_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blpop_on_a_lease_does_not_stall_the_shared_lane() {
+    unipool_tests::require!("redis");
     let pool = RedisPool::connect(&url(), config(1, 2)).await.unwrap();
     let k = key("blpop");
     let waiter = {
@@ -218,6 +223,7 @@ async fn blpop_on_a_lease_does_not_stall_the_shared_lane() {
 
 #[tokio::test]
 async fn a_wrong_password_fails_at_once_with_the_auth_error() {
+    unipool_tests::require!("redis");
     let server = ThrowawayRedis::start(Some("right-horse"));
     let start = Instant::now();
     let err = RedisPool::connect(&server.url_with(Some("wrong-staple")), config(1, 1))
@@ -240,6 +246,7 @@ async fn a_wrong_password_fails_at_once_with_the_auth_error() {
 
 #[tokio::test]
 async fn urls_carry_database_index_and_unix_sockets() {
+    unipool_tests::require!("redis");
     let server = ThrowawayRedis::start(None);
     let db3 = RedisPool::connect(&format!("{}/3", server.url()), config(1, 1))
         .await
@@ -279,6 +286,7 @@ async fn urls_carry_database_index_and_unix_sockets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_lanes_recover_by_themselves_after_a_restart_under_load() {
+    unipool_tests::require!("redis");
     let mut server = ThrowawayRedis::start(None);
     let mut cfg = config(2, 4);
     cfg.command_timeout = Duration::from_secs(1);
@@ -358,6 +366,7 @@ async fn both_lanes_recover_by_themselves_after_a_restart_under_load() {
 
 #[tokio::test]
 async fn rediss_verifies_the_server_certificate() {
+    unipool_tests::require!("redis");
     let (cert, key) = unipool_tests::http_server::self_signed();
     let server = ThrowawayRedis::start_tls(&cert, &key);
     let url = format!("rediss://localhost:{}", server.port);

@@ -71,12 +71,14 @@ impl Services {
     }
 
     pub fn export(&self, cmd: &mut Command) {
-        if let Some(u) = &self.database_url {
-            cmd.env("DATABASE_URL", u);
-        }
-        if let Some(u) = &self.redis_url {
-            cmd.env("REDIS_URL", u);
-        }
+        match &self.database_url {
+            Some(u) => cmd.env("DATABASE_URL", u),
+            None => cmd.env("UNIPOOL_SKIP_POSTGRES", "1"),
+        };
+        match &self.redis_url {
+            Some(u) => cmd.env("REDIS_URL", u),
+            None => cmd.env("UNIPOOL_SKIP_REDIS", "1"),
+        };
     }
 }
 
