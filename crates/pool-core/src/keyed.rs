@@ -43,7 +43,6 @@ struct KeyedInner<K, M: Manager> {
     pools: RwLock<HashMap<K, ConnectionPool<M>>>,
     total: Arc<TotalLimit>,
     epoch: Instant,
-    kind: &'static str,
 }
 
 impl<K, M: Manager> Clone for KeyedPool<K, M> {
@@ -98,7 +97,6 @@ where
                 pools: RwLock::new(HashMap::new()),
                 total: Arc::new(TotalLimit::new(max_total)),
                 epoch: Instant::now(),
-                kind: "keyed",
             }),
         };
         // Like a pool's reaper: a weak handle, so it never keeps the pool alive.
@@ -212,7 +210,7 @@ where
     fn kind(&self) -> &str {
         self.sub_pools()
             .first()
-            .map_or(self.inner.kind, |p| p.manager().kind())
+            .map_or("keyed", |p| p.manager().kind())
     }
 
     fn stats(&self) -> Stats {

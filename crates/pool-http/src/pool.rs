@@ -104,6 +104,15 @@ impl HttpStats {
     }
 }
 
+/// The share of requests that did not open a connection.
+fn reuse_rate(opened: u64, requests: u64) -> f64 {
+    if requests == 0 {
+        0.0
+    } else {
+        1.0 - (opened as f64 / requests as f64).min(1.0)
+    }
+}
+
 /// `host[:port]` as written in the URL (a default port is omitted), borrowed
 /// from it: no allocation per request. The connector layer derives the same form.
 pub(crate) fn host_key(url: &reqwest::Url) -> &str {
@@ -452,11 +461,7 @@ impl HttpPool {
                     connections_opened: c.opened,
                     connect_failures: c.failed,
                     connect_time: c.connect_time,
-                    reuse_rate: if requests == 0 {
-                        0.0
-                    } else {
-                        1.0 - (c.opened as f64 / requests as f64).min(1.0)
-                    },
+                    reuse_rate: reuse_rate(c.opened, requests),
                 }
             })
             .collect();
@@ -553,11 +558,7 @@ impl Pool for HttpPool {
             created: opened,
             create_failures: s.hosts.iter().map(|h| h.connect_failures).sum(),
             reused: requests.saturating_sub(opened),
-            reuse_rate: if requests == 0 {
-                0.0
-            } else {
-                1.0 - (opened as f64 / requests as f64).min(1.0)
-            },
+            reuse_rate: reuse_rate(opened, requests),
             ..Stats::default()
         }
     }

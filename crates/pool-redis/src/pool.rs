@@ -75,31 +75,20 @@ impl RedisPool {
             .set_number_of_retries(6)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(2));
-        // One plain connect first: the lane's ConnectionManager retries even an
-        // authentication failure with backoff, and the caller must get the cause
-        // at once (a wrong password is not transient).
-        {
-            use pool_core::Manager as _;
-            let probe = tokio::time::timeout(config.pool.connect_timeout, manager.connect())
-                .await
-                .map_err(|_| {
-                    RedisPoolError::Redis(redis::RedisError::from(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "connect timed out",
-                    )))
-                })??;
-            drop(probe);
-        }
-        let mut conns = Vec::with_capacity(config.shared_connections);
-        for _ in 0..config.shared_connections {
-            conns.push(
-                ConnectionManager::new_with_config(manager.client().clone(), lane_config.clone())
-                    .await?,
-            );
-        }
         let exclusive = pool_core::Builder::from_config(config.pool)
             .name(format!("{name}.exclusive"))
             .build(manager)?;
+        // One lease first, through the engine: it returns the connect error at
+        // once (the lane's ConnectionManager would retry even a wrong password
+        // with backoff), and its connection stays idle for the next lease.
+        drop(exclusive.get().await?);
+        let client = exclusive.manager().client().clone();
+        let mut conns = Vec::with_capacity(config.shared_connections);
+        for _ in 0..config.shared_connections {
+            conns.push(
+                ConnectionManager::new_with_config(client.clone(), lane_config.clone()).await?,
+            );
+        }
         Ok(RedisPool {
             inner: Arc::new(Inner {
                 name: name.to_string(),
