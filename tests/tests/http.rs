@@ -146,7 +146,9 @@ async fn keep_alive_traffic_reuses_connections_and_the_count_is_exact() {
     assert_eq!(h.requests, 100);
     assert_eq!(h.connections_opened as usize, server.seen.connections());
     assert_eq!(h.connections_opened, 1);
+    assert_eq!(h.open_connections, 1);
     assert!(h.reuse_rate >= 0.99, "{}", h.reuse_rate);
+    assert_eq!(h.connect_time, None, "not measured unless asked for");
     // Concurrency opens more connections, and the count still matches the server.
     let tasks: Vec<_> = (0..20)
         .map(|_| {
@@ -164,6 +166,59 @@ async fn keep_alive_traffic_reuses_connections_and_the_count_is_exact() {
         .connections_opened;
     assert_eq!(opened as usize, server.seen.connections());
     assert!(opened > 1);
+    assert_eq!(pool.stats().open_connections, opened as usize);
+}
+
+// Real time: the figure is read off the real clock, and paused time would let
+// tokio jump past the connect and request timeouts while the socket works.
+#[tokio::test]
+async fn connections_unused_past_the_idle_timeout_are_no_longer_counted_open() {
+    let server = http_server::start().await;
+    let pool = HttpPool::new(
+        "idle",
+        HttpConfig {
+            pool_idle_timeout: Duration::from_millis(100),
+            ..config(&server.url("/"))
+        },
+    )
+    .unwrap();
+    pool.send(pool.get("ok").unwrap()).await.unwrap();
+    assert_eq!(pool.stats().open_connections, 1);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // reqwest has closed it; the figure follows without a request.
+    assert_eq!(pool.stats().open_connections, 0);
+    pool.send(pool.get("ok").unwrap()).await.unwrap();
+    let s = pool.stats();
+    assert_eq!(s.open_connections, 1);
+    assert_eq!(
+        s.connections_opened() as usize,
+        server.seen.connections(),
+        "the new connection is counted"
+    );
+}
+
+#[tokio::test]
+async fn connect_time_is_measured_when_asked_for() {
+    let server = http_server::start().await;
+    let pool = HttpPool::new(
+        "timed",
+        HttpConfig {
+            measure_connect_time: true,
+            ..config(&server.url("/"))
+        },
+    )
+    .unwrap();
+    for _ in 0..3 {
+        pool.send(pool.get("ok").unwrap()).await.unwrap();
+    }
+    let s = pool.stats();
+    let h = s.host(&server.host()).unwrap();
+    let took = h.connect_time.expect("measured");
+    assert!(
+        took > Duration::ZERO && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(h.connections_opened, 1);
 }
 
 #[tokio::test]
@@ -303,11 +358,10 @@ async fn a_server_that_is_down_is_a_typed_connect_error_within_the_connect_timeo
     let err = pool.send(pool.get("ok").unwrap()).await.unwrap_err();
     assert!(matches!(err, HttpError::Connect { .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(2));
-    assert_eq!(
-        pool.stats().retries,
-        1,
-        "a connect error of a GET is retried"
-    );
+    let s = pool.stats();
+    assert_eq!(s.retries, 1, "a connect error of a GET is retried");
+    let h = s.host(&format!("127.0.0.1:{port}")).unwrap();
+    assert_eq!((h.connect_failures, h.connections_opened), (2, 0));
 }
 
 #[test]

@@ -30,6 +30,7 @@ mod limit;
 mod pool;
 mod registry;
 mod retry;
+mod tracking;
 
 pub use blocking::{BlockingHttpPool, BlockingResponse};
 pub use config::{Auth, HttpConfig, RetryPolicy};

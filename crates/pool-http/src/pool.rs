@@ -1,15 +1,17 @@
 //! `HttpPool`: one service's shared client, limits, retries and figures.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use pool_core::{BoxFuture, ConnectionPool, Health, Pool, PooledConnection, Stats};
+use pool_core::{BoxFuture, ConnectionPool, Health, Pool, PoolError, PooledConnection, Stats};
 
 type Permit<'a> = PooledConnection<'a, Permits>;
+use hyper_util::client::legacy::connect::HttpInfo;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, RequestBuilder, Response};
 
@@ -18,6 +20,7 @@ use crate::counting::{ConnCounts, CountLayer};
 use crate::error::HttpError;
 use crate::limit::{limit, Permits};
 use crate::retry;
+use crate::tracking::Tracker;
 
 /// One HTTP service: a name, a base URL and one shared `reqwest::Client`.
 /// Cloning is cheap and shares everything.
@@ -34,24 +37,30 @@ struct Inner {
     total: ConnectionPool<Permits>,
     /// Per host: its limit and counters. Written only when a host is first seen.
     hosts: RwLock<HashMap<String, Arc<HostState>>>,
-    conns: Arc<ConnCounts>,
-    in_flight: AtomicUsize,
+    /// The base URL's host, else the first host seen: found without a lock.
+    primary: OnceLock<Arc<HostState>>,
+    /// Connect times, when `measure_connect_time` installed the connector layer.
+    connects: Option<Arc<ConnCounts>>,
     retries: AtomicU64,
     limit_timeouts: AtomicU64,
-    closed: std::sync::atomic::AtomicBool,
+    closed: AtomicBool,
 }
 
 struct HostState {
     /// `host[:port]`, shared so that a request needs no copy of it.
     key: Arc<str>,
-    limit: ConnectionPool<Permits>,
+    /// `None` when `max_in_flight_per_host >= max_in_flight`: never the binding
+    /// limit then.
+    limit: Option<ConnectionPool<Permits>>,
     /// Until a first response came back from this host, requests that may share
     /// one HTTP/2 connection go one at a time: a burst on a cold client would
     /// otherwise race to open several connections where one multiplexes all.
     first: tokio::sync::Mutex<()>,
-    warmed: std::sync::atomic::AtomicBool,
+    warmed: AtomicBool,
     requests: AtomicU64,
     failures: AtomicU64,
+    connect_failures: AtomicU64,
+    conns: Tracker,
 }
 
 /// Figures of one host.
@@ -63,12 +72,17 @@ pub struct HostStats {
     pub requests: u64,
     /// Attempts that failed without a response.
     pub failures: u64,
-    /// TCP (+TLS) connections opened.
+    /// Distinct TCP (+TLS) connections that carried a response.
     pub connections_opened: u64,
-    /// Connect attempts that failed.
+    /// Connections that carried a response within `pool_idle_timeout`: the open
+    /// ones, counted from above (a connection the server closed while idle is
+    /// only forgotten after that time; reqwest would have closed it by then).
+    pub open_connections: usize,
+    /// Attempts that failed to connect.
     pub connect_failures: u64,
-    /// Total time spent opening connections.
-    pub connect_time: Duration,
+    /// Total time spent opening connections; `None` unless
+    /// [`HttpConfig::measure_connect_time`] is on.
+    pub connect_time: Option<Duration>,
     /// `1 - connections_opened / requests`: the share of requests that reused a
     /// connection.
     pub reuse_rate: f64,
@@ -79,6 +93,8 @@ pub struct HostStats {
 pub struct HttpStats {
     /// Requests in flight now.
     pub in_flight: usize,
+    /// Connections open now over all hosts (see [`HostStats::open_connections`]).
+    pub open_connections: usize,
     /// Retries sent.
     pub retries: u64,
     /// Requests that found no in-flight slot in time.
@@ -129,7 +145,6 @@ impl HttpPool {
     /// limit, no runtime).
     pub fn new(name: &str, config: HttpConfig) -> Result<Self, HttpError> {
         config.validate()?;
-        let conns = Arc::new(ConnCounts::default());
         let mut headers = HeaderMap::new();
         for (k, v) in &config.default_headers {
             let name = HeaderName::from_str(k)
@@ -161,8 +176,13 @@ impl HttpPool {
             .pool_max_idle_per_host(config.max_idle_per_host)
             .default_headers(headers)
             .user_agent(config.user_agent.clone())
-            .tls_danger_accept_invalid_certs(config.danger_accept_invalid_certs)
-            .connector_layer(CountLayer(conns.clone()));
+            .tls_danger_accept_invalid_certs(config.danger_accept_invalid_certs);
+        let connects = config
+            .measure_connect_time
+            .then(|| Arc::new(ConnCounts::default()));
+        if let Some(counts) = &connects {
+            builder = builder.connector_layer(CountLayer(counts.clone()));
+        }
         for pem in &config.root_certificates_pem {
             let cert = reqwest::Certificate::from_pem(pem)
                 .map_err(|e| HttpError::Config(format!("root certificate: {e}")))?;
@@ -180,20 +200,26 @@ impl HttpPool {
             config.acquire_timeout,
         )
         .map_err(|e| HttpError::Config(format!("max_in_flight: {e}")))?;
-        Ok(HttpPool {
+        let pool = HttpPool {
             inner: Arc::new(Inner {
                 name: name.to_string(),
                 total,
                 config,
                 client,
                 hosts: RwLock::new(HashMap::new()),
-                conns,
-                in_flight: AtomicUsize::new(0),
+                primary: OnceLock::new(),
+                connects,
                 retries: AtomicU64::new(0),
                 limit_timeouts: AtomicU64::new(0),
-                closed: std::sync::atomic::AtomicBool::new(false),
+                closed: AtomicBool::new(false),
             }),
-        })
+        };
+        if let Some(base) = &pool.inner.config.base_url {
+            if base.host_str().is_some() {
+                pool.host(host_key(base))?;
+            }
+        }
+        Ok(pool)
     }
 
     /// The shared client (requests sent through it directly bypass the limits,
@@ -266,9 +292,9 @@ impl HttpPool {
             .build()
             .map_err(|e| HttpError::Invalid(e.without_url().to_string()))?;
         let host_state = self.host(host_key(req.url()))?;
-        let host = host_state.key.clone();
+        let host = &host_state.key;
         let may_multiplex = inner_multiplexes(&self.inner.config, req.url());
-        let _permits = self.acquire(&host, &host_state).await?;
+        let _permits = self.acquire(host, &host_state).await?;
         let mut first = None;
         if may_multiplex && !host_state.warmed.load(Relaxed) {
             let guard = host_state.first.lock().await;
@@ -281,52 +307,60 @@ impl HttpPool {
         let may_retry = retryable || retry::idempotent(req.method());
         let start = Instant::now();
         let mut attempt = 0u32;
-        let mut next = Some(req);
-        inner.in_flight.fetch_add(1, Relaxed);
-        let _in_flight = InFlight(&inner.in_flight);
+        let mut req = req;
         loop {
-            let Some(req) = next.take() else {
-                return Err(HttpError::Invalid("request lost between attempts".into()));
-            };
             // The copy for a retry is made before sending: a streamed body cannot
             // be copied, and then there is no retry.
             let spare = if may_retry && attempt + 1 < policy.max_attempts {
-                req.try_clone()
+                copy(&req)
             } else {
                 None
             };
             host_state.requests.fetch_add(1, Relaxed);
-            match inner.client.execute(req).await {
-                Ok(resp) if retry::retry_status(resp.status()) && spare.is_some() => {
-                    let wait = retry::retry_after(&resp)
-                        .unwrap_or_else(|| retry::backoff(policy, attempt));
-                    if wait > policy.max_retry_after || start.elapsed() + wait > policy.budget {
-                        return Ok(resp);
-                    }
-                    tracing::debug!(service = %inner.name, %host, status = %resp.status(), ?wait, "retrying");
-                    drop(resp);
-                    tokio::time::sleep(wait).await;
-                }
+            let wait = match inner.client.execute(req).await {
                 Ok(resp) => {
-                    if first.take().is_some() {
-                        host_state.warmed.store(true, Relaxed);
-                    }
-                    return Ok(resp);
+                    host_state.saw(&resp, start);
+                    let wait = if spare.is_some() && retry::retry_status(resp.status()) {
+                        retry::retry_after(&resp)
+                            .or_else(|| Some(retry::backoff(policy, attempt)))
+                            .filter(|w| {
+                                *w <= policy.max_retry_after
+                                    && start.elapsed() + *w <= policy.budget
+                            })
+                    } else {
+                        None
+                    };
+                    let Some(wait) = wait else {
+                        if first.take().is_some() {
+                            host_state.warmed.store(true, Relaxed);
+                        }
+                        return Ok(resp);
+                    };
+                    tracing::debug!(service = %inner.name, %host, status = %resp.status(), ?wait, "retrying");
+                    wait
                 }
                 Err(e) => {
                     host_state.failures.fetch_add(1, Relaxed);
+                    if e.is_connect() {
+                        host_state.connect_failures.fetch_add(1, Relaxed);
+                    }
                     let transient = e.is_connect() || retry::connection_lost(&e);
                     let wait = retry::backoff(policy, attempt);
                     if !(transient && spare.is_some() && start.elapsed() + wait <= policy.budget) {
                         return Err(self.classify(host.to_string(), e));
                     }
                     tracing::debug!(service = %inner.name, %host, error = %e.without_url(), ?wait, "retrying");
-                    tokio::time::sleep(wait).await;
+                    wait
                 }
-            }
+            };
+            tokio::time::sleep(wait).await;
             inner.retries.fetch_add(1, Relaxed);
             attempt += 1;
-            next = spare;
+            // Some: a retry is decided only when there is a copy.
+            let Some(next) = spare else {
+                return Err(HttpError::Invalid("request lost between attempts".into()));
+            };
+            req = next;
         }
     }
 
@@ -354,36 +388,53 @@ impl HttpPool {
         }
     }
 
-    fn host(&self, key: &str) -> Result<Arc<HostState>, HttpError> {
+    /// The state of host `key`, made when first seen.
+    fn host(&self, key: &str) -> Result<HostRef<'_>, HttpError> {
         let inner = &self.inner;
+        if let Some(h) = inner.primary.get() {
+            if *h.key == *key {
+                return Ok(HostRef::Primary(h));
+            }
+        }
         if let Some(h) = inner
             .hosts
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
         {
-            return Ok(h.clone());
+            return Ok(HostRef::Other(h.clone()));
         }
         let mut hosts = inner.hosts.write().unwrap_or_else(|p| p.into_inner());
         if let Some(h) = hosts.get(key) {
-            return Ok(h.clone());
+            return Ok(HostRef::Other(h.clone()));
         }
-        let limit = limit(
-            format!("{}.in_flight[{key}]", inner.name),
-            inner.config.max_in_flight_per_host,
-            inner.config.acquire_timeout,
-        )
-        .map_err(|e| HttpError::Config(format!("max_in_flight_per_host: {e}")))?;
+        let config = &inner.config;
+        let limit = if config.max_in_flight_per_host >= config.max_in_flight {
+            None
+        } else {
+            Some(
+                limit(
+                    format!("{}.in_flight[{key}]", inner.name),
+                    config.max_in_flight_per_host,
+                    config.acquire_timeout,
+                )
+                .map_err(|e| HttpError::Config(format!("max_in_flight_per_host: {e}")))?,
+            )
+        };
         let state = Arc::new(HostState {
             key: Arc::from(key),
             limit,
             first: tokio::sync::Mutex::new(()),
-            warmed: std::sync::atomic::AtomicBool::new(false),
+            warmed: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
+            conns: Tracker::new(config.pool_idle_timeout, config.request_timeout),
         });
         hosts.insert(key.to_string(), state.clone());
-        Ok(state)
+        // The first host seen becomes the primary one if no base URL named it.
+        let _ = inner.primary.set(state.clone());
+        Ok(HostRef::Other(state))
     }
 
     /// Takes a total and a per-host slot within `acquire_timeout` (FIFO once a
@@ -392,7 +443,7 @@ impl HttpPool {
         &'a self,
         host: &str,
         state: &'a HostState,
-    ) -> Result<(Permit<'a>, Permit<'a>), HttpError> {
+    ) -> Result<(Permit<'a>, Option<Permit<'a>>), HttpError> {
         let inner = &self.inner;
         if inner.closed.load(Relaxed) {
             return Err(HttpError::Invalid(format!(
@@ -400,73 +451,78 @@ impl HttpPool {
                 inner.name
             )));
         }
-        let start = Instant::now();
-        let timed_out = |scope, limit| {
+        // The clock is read only when a second limit shares the deadline: the
+        // engine measures its own wait.
+        let start = state.limit.as_ref().map(|_| Instant::now());
+        let timed_out = |scope, limit, waited| {
             inner.limit_timeouts.fetch_add(1, Relaxed);
             HttpError::LimitTimeout {
                 service: inner.name.clone(),
                 host: host.to_string(),
                 scope,
                 limit,
-                waited: start.elapsed(),
+                waited,
             }
+        };
+        let waited = |e: PoolError<Infallible>| match e {
+            PoolError::Timeout { waited, .. } => waited,
+            _ => Duration::ZERO,
         };
         let total = inner
             .total
             .get()
             .await
-            .map_err(|_| timed_out("total", inner.config.max_in_flight))?;
+            .map_err(|e| timed_out("total", inner.config.max_in_flight, waited(e)))?;
+        let (Some(limit), Some(start)) = (&state.limit, start) else {
+            return Ok((total, None));
+        };
         let left = inner.config.acquire_timeout.saturating_sub(start.elapsed());
-        let per_host = state
-            .limit
+        let per_host = limit
             .get_timeout(left.max(Duration::from_millis(1)))
             .await
-            .map_err(|_| timed_out("per-host", inner.config.max_in_flight_per_host))?;
-        Ok((total, per_host))
+            .map_err(|_| {
+                timed_out(
+                    "per-host",
+                    inner.config.max_in_flight_per_host,
+                    start.elapsed(),
+                )
+            })?;
+        Ok((total, Some(per_host)))
     }
 
     /// Requests, connections opened and reuse per host.
     pub fn stats(&self) -> HttpStats {
         let inner = &self.inner;
-        let conns = inner
-            .conns
-            .hosts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let hosts: HashMap<String, (u64, u64)> = inner
+        let connects = inner
+            .connects
+            .as_ref()
+            .map(|c| c.hosts.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        let mut hosts: Vec<HostStats> = inner
             .hosts
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, h)| {
-                (
-                    k.clone(),
-                    (h.requests.load(Relaxed), h.failures.load(Relaxed)),
-                )
-            })
-            .collect();
-        let mut names: Vec<&String> = hosts.keys().chain(conns.keys()).collect();
-        names.sort();
-        names.dedup();
-        let hosts = names
-            .into_iter()
+            .values()
             .map(|h| {
-                let (requests, failures) = hosts.get(h).copied().unwrap_or_default();
-                let c = conns.get(h).cloned().unwrap_or_default();
+                let requests = h.requests.load(Relaxed);
+                let (opened, open) = h.conns.counts();
                 HostStats {
-                    host: h.clone(),
+                    host: h.key.to_string(),
                     requests,
-                    failures,
-                    connections_opened: c.opened,
-                    connect_failures: c.failed,
-                    connect_time: c.connect_time,
-                    reuse_rate: reuse_rate(c.opened, requests),
+                    failures: h.failures.load(Relaxed),
+                    connections_opened: opened,
+                    open_connections: open,
+                    connect_failures: h.connect_failures.load(Relaxed),
+                    connect_time: connects
+                        .as_ref()
+                        .map(|c| c.get(&*h.key).map_or(Duration::ZERO, |c| c.connect_time)),
+                    reuse_rate: reuse_rate(opened, requests),
                 }
             })
             .collect();
+        hosts.sort_by(|a, b| a.host.cmp(&b.host));
         HttpStats {
-            in_flight: inner.in_flight.load(Relaxed),
+            in_flight: inner.total.stats().in_use,
+            open_connections: hosts.iter().map(|h| h.open_connections).sum(),
             retries: inner.retries.load(Relaxed),
             limit_timeouts: inner.limit_timeouts.load(Relaxed),
             hosts,
@@ -485,11 +541,50 @@ fn inner_multiplexes(config: &HttpConfig, url: &reqwest::Url) -> bool {
     config.http2_prior_knowledge || url.scheme() == "https"
 }
 
-struct InFlight<'a>(&'a AtomicUsize);
+/// A copy of `req` for a retry; `None` when its body is a stream.
+///
+/// A request without a body is copied field by field: `Request::try_clone` also
+/// rebuilds reqwest's private extension map, which triples the allocations of
+/// the copy. Those extensions carry nothing but the per-request timeout, copied
+/// here too.
+fn copy(req: &reqwest::Request) -> Option<reqwest::Request> {
+    if req.body().is_some() {
+        return req.try_clone();
+    }
+    let mut new = reqwest::Request::new(req.method().clone(), req.url().clone());
+    if !req.headers().is_empty() {
+        *new.headers_mut() = req.headers().clone();
+    }
+    *new.version_mut() = req.version();
+    if let Some(t) = req.timeout() {
+        *new.timeout_mut() = Some(*t);
+    }
+    Some(new)
+}
 
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
+/// A host's state: borrowed for the primary host (no reference count touched
+/// on the hot path), shared for the others.
+enum HostRef<'a> {
+    Primary(&'a HostState),
+    Other(Arc<HostState>),
+}
+
+impl std::ops::Deref for HostRef<'_> {
+    type Target = HostState;
+    fn deref(&self) -> &HostState {
+        match self {
+            HostRef::Primary(h) => h,
+            HostRef::Other(h) => h,
+        }
+    }
+}
+
+impl HostState {
+    /// Notes the connection `resp` came over (see [`crate::tracking`]).
+    fn saw(&self, resp: &Response, at: Instant) {
+        if let Some(info) = resp.extensions().get::<HttpInfo>() {
+            self.conns.saw(info.local_addr(), at);
+        }
     }
 }
 
@@ -543,7 +638,8 @@ impl Pool for HttpPool {
     }
 
     /// Requests as acquisitions, opened connections as `created`, reuse as
-    /// `reused`; `in_use` is the requests in flight.
+    /// `reused`; `size` is the open connections, `in_use` the requests in
+    /// flight (above `size` when HTTP/2 multiplexes).
     fn stats(&self) -> Stats {
         let s = self.stats();
         let requests = s.requests();
@@ -551,7 +647,7 @@ impl Pool for HttpPool {
         Stats {
             max_size: self.inner.config.max_in_flight,
             in_use: s.in_flight,
-            size: s.in_flight,
+            size: s.open_connections,
             acquired_total: requests,
             acquired_fast: requests,
             timeouts: s.limit_timeouts,
