@@ -47,4 +47,4 @@ pub use health::Health;
 pub use keyed::KeyedPool;
 pub use manager::Manager;
 pub use pool::ConnectionPool;
-pub use stats::Stats;
+pub use stats::{Stats, StripedCounter};

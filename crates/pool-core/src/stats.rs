@@ -86,8 +86,15 @@ pub(crate) fn ratio(a: u64, b: u64) -> f64 {
 const STRIPES: usize = 8;
 
 /// A counter bumped on the hot path: one cache line per stripe, a thread always
-/// uses the same stripe, so two cores never fight over the line.
-pub(crate) struct StripedCounter {
+/// uses the same stripe, so two cores never fight over the line. Reading sums
+/// the stripes (1 KiB per counter; meant for a handful of counters per pool).
+///
+/// ```
+/// let requests = pool_core::StripedCounter::new();
+/// requests.incr();
+/// assert_eq!(requests.get(), 1);
+/// ```
+pub struct StripedCounter {
     stripes: [CachePadded<AtomicU64>; STRIPES],
 }
 
@@ -109,18 +116,33 @@ fn stripe() -> usize {
     })
 }
 
+impl Default for StripedCounter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for StripedCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StripedCounter").field(&self.get()).finish()
+    }
+}
+
 impl StripedCounter {
-    pub(crate) fn new() -> Self {
+    /// A counter at zero.
+    pub fn new() -> Self {
         StripedCounter {
             stripes: Default::default(),
         }
     }
 
-    pub(crate) fn incr(&self) {
+    /// Adds one.
+    pub fn incr(&self) {
         self.stripes[stripe()].fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn get(&self) -> u64 {
+    /// The sum over all stripes (a relaxed read: exact once writers are quiet).
+    pub fn get(&self) -> u64 {
         self.stripes.iter().map(|s| s.load(Relaxed)).sum()
     }
 }
