@@ -31,6 +31,12 @@ impl Query {
             Query::Indexed => "SELECT v FROM unipool_bench_kv WHERE id = $1",
         }
     }
+    fn key(self) -> &'static str {
+        match self {
+            Query::Select1 => "select1",
+            Query::Indexed => "indexed",
+        }
+    }
     fn name(self) -> &'static str {
         match self {
             Query::Select1 => "SELECT 1",
@@ -183,16 +189,24 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
         println!("sql: PostgreSQL SKIPPED ({e})");
         return Ok(());
     }
-    let (total, runs) = if quick { (2_000, 1) } else { (20_000, 5) };
+    let (total, runs) = if quick { (2_000, 1) } else { (20_000, 7) };
     let config = Arc::new(tokio_postgres::Config::from_str(&url).map_err(|e| e.to_string())?);
     let _ = writeln!(
         table,
         "## sql: PostgreSQL\n\npool of {POOL}; {total} queries per run, median of {runs} runs, queries/s \
          (floor: a new connection per query, 1/20 of the queries; ceiling: one dedicated \
-         connection per worker)\n\n| query | workers | unipool | bb8-postgres | deadpool-postgres | floor | ceiling | vs best peer | vs ceiling |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+         connection per worker). Ratios: the median of the per-run ratios, each run measuring \
+         the pools back to back in a rotating order (and, separately, unipool and the ceiling)\n\n| query | workers | unipool | bb8-postgres | deadpool-postgres | floor | ceiling | vs best peer | vs ceiling |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
+    // UNIPOOL_BENCH_SQL_CELL=select1:8 (or indexed:64, ...) runs one cell only,
+    // and prints its per-run ratios.
+    let only = std::env::var("UNIPOOL_BENCH_SQL_CELL").ok();
     for q in [Query::Select1, Query::Indexed] {
         for workers in [8usize, 64] {
+            let cell = format!("{}:{workers}", q.key());
+            if only.as_ref().is_some_and(|o| *o != cell) {
+                continue;
+            }
             eprint!("  {} / {workers} workers ... ", q.name());
             let ours: PgPool = ConnectionPool::builder()
                 .max_size(POOL)
@@ -220,26 +234,35 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
                 .map_err(|e| e.to_string())?;
             let (ours_t, bb8_t, dp_t) =
                 (Ours(ours.clone()), Bb8(bb8.clone()), Deadpool(dp.clone()));
-            // Warm-up, then the three pools in turn within each run, so that a
-            // change of load on this shared machine hits all of them alike.
+            // Warm-up, then the three pools back to back within each run, in an
+            // order that rotates, so that a change of load on this shared machine
+            // hits all of them alike; the ratio is the median of the runs' ratios.
             drive(&ours_t, workers, total / 10, q).await;
             drive(&bb8_t, workers, total / 10, q).await;
             drive(&dp_t, workers, total / 10, q).await;
-            let (mut ov, mut bv, mut dv) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..runs {
-                ov.push(drive(&ours_t, workers, total, q).await);
-                bv.push(drive(&bb8_t, workers, total, q).await);
-                dv.push(drive(&dp_t, workers, total, q).await);
+            let (mut ov, mut bv, mut dv, mut vs_best) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for i in 0..runs {
+                let (mut o, mut b, mut d) = (0.0, 0.0, 0.0);
+                for k in 0..3 {
+                    match (i + k) % 3 {
+                        0 => o = drive(&ours_t, workers, total, q).await,
+                        1 => b = drive(&bb8_t, workers, total, q).await,
+                        _ => d = drive(&dp_t, workers, total, q).await,
+                    }
+                }
+                vs_best.push(o / b.max(d));
+                ov.push(o);
+                bv.push(b);
+                dv.push(d);
             }
-            let (o, b, d) = (median(&mut ov), median(&mut bv), median(&mut dv));
-            ours.close(Duration::from_secs(5)).await;
-            drop((ours_t, bb8_t, bb8));
+            drop((bb8_t, bb8));
             dp.close();
             drop((dp_t, dp));
 
-            let floor =
-                median_of(&PerQuery(config.clone()), workers.min(16), total / 20, q, 1).await;
-
+            // The ceiling, back to back with our pool in alternating order (the
+            // peers are closed first: 64 dedicated connections and the 16 of our
+            // pool stay within the server's 100).
             let mut dedicated = Vec::new();
             for _ in 0..workers {
                 let (client, conn) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
@@ -247,20 +270,48 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
                 let stmt = client.prepare(q.sql()).await.map_err(|e| e.to_string())?;
                 dedicated.push(tokio::sync::Mutex::new((client, stmt)));
             }
-            let ceiling_target = Dedicated(Arc::new(dedicated));
-            let c = median_of(&ceiling_target, workers, total, q, runs).await;
-            drop(ceiling_target);
+            let ceiling_t = Dedicated(Arc::new(dedicated));
+            drive(&ceiling_t, workers, total / 10, q).await;
+            let (mut cv, mut vs_ceiling) = (Vec::new(), Vec::new());
+            for i in 0..runs {
+                let (o, c) = if i % 2 == 0 {
+                    let o = drive(&ours_t, workers, total, q).await;
+                    (o, drive(&ceiling_t, workers, total, q).await)
+                } else {
+                    let c = drive(&ceiling_t, workers, total, q).await;
+                    (drive(&ours_t, workers, total, q).await, c)
+                };
+                vs_ceiling.push(o / c);
+                ov.push(o);
+                cv.push(c);
+            }
+            drop(ceiling_t);
+            ours.close(Duration::from_secs(5)).await;
+            drop(ours_t);
+
+            let floor =
+                median_of(&PerQuery(config.clone()), workers.min(16), total / 20, q, 1).await;
             // Let the server reap the closed sessions before the next cell.
             tokio::time::sleep(Duration::from_millis(200)).await;
             eprintln!("done");
 
-            let best = b.max(d);
+            let (o, b, d, c) = (
+                median(&mut ov),
+                median(&mut bv),
+                median(&mut dv),
+                median(&mut cv),
+            );
+            if only.is_some() {
+                eprintln!(
+                    "  per-run vs best peer: {vs_best:.3?}\n  per-run vs ceiling: {vs_ceiling:.3?}"
+                );
+            }
+            let (vs_best, vs_ceiling) = (median(&mut vs_best), median(&mut vs_ceiling));
             let _ = writeln!(
                 table,
-                "| {} | {workers} | {o:.0} | {b:.0} | {d:.0} | {floor:.0} | {c:.0} | {:.2}x | {:.0}% |",
+                "| {} | {workers} | {o:.0} | {b:.0} | {d:.0} | {floor:.0} | {c:.0} | {vs_best:.2}x | {:.0}% |",
                 q.name(),
-                o / best,
-                100.0 * o / c
+                100.0 * vs_ceiling
             );
             let case = format!("{} workers={workers}", q.name());
             for (pool, v) in [

@@ -48,13 +48,15 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 }
             }
         };
-        // SAFETY: `try_fast` / `Acquire` transferred ownership of `idx` to us.
-        let Some(entry) = (unsafe { inner.slots.take(idx) }) else {
+        // Guard before await: from here on a cancelled caller returns the slot.
+        // SAFETY: `try_fast` / `Acquire` transferred ownership of `idx` to us, and
+        // we pass it to the guard.
+        let Some(mut guard) =
+            (unsafe { PooledConnection::from_slot(PoolRef::Borrowed(pool), idx) })
+        else {
             inner.free_slot(idx);
             continue;
         };
-        // Guard before await: from here on a cancelled caller returns the slot.
-        let mut guard = PooledConnection::from_parts(PoolRef::Borrowed(pool), idx, entry);
         if guard.entry().fresh {
             guard.entry_mut().fresh = false;
             inner.counters.fresh_handouts.fetch_add(1, Relaxed);

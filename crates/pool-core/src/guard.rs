@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::inner::{CloseReason, Inner};
@@ -34,38 +35,54 @@ impl<M: Manager> Deref for PoolRef<'_, M> {
 pub struct PooledConnection<'a, M: Manager> {
     pool: PoolRef<'a, M>,
     idx: usize,
-    /// `Some` for the whole life of the guard; taken by `Drop`, `detach`,
-    /// `into_owned` and `close_as`.
-    entry: Option<Entry<M::Connection>>,
+    /// The entry in slot `idx`, which this guard owns (slots.rs, ownership
+    /// protocol); `None` once consumed by `Drop`, `detach`, `into_owned` or
+    /// `close_as`.
+    entry: Option<NonNull<Entry<M::Connection>>>,
     dirty: bool,
     touch: bool,
 }
 
+// SAFETY: the guard owns its slot exclusively, so it is the connection's only
+// user: moving the guard to another thread moves the connection (`Send` needed),
+// sharing `&guard` shares `&connection` (`Sync` needed). The pool handle is
+// `Send + Sync` itself.
+unsafe impl<M: Manager> Send for PooledConnection<'_, M> where M::Connection: Send {}
+// SAFETY: as above.
+unsafe impl<M: Manager> Sync for PooledConnection<'_, M> where M::Connection: Sync {}
+
 impl<'a, M: Manager> PooledConnection<'a, M> {
-    pub(crate) fn from_parts(
-        pool: PoolRef<'a, M>,
-        idx: usize,
-        entry: Entry<M::Connection>,
-    ) -> Self {
-        PooledConnection {
+    /// A guard over the entry in slot `idx`, or `None` if the slot is empty.
+    ///
+    /// # Safety
+    /// The caller owns `idx` and passes that ownership to the guard.
+    pub(crate) unsafe fn from_slot(pool: PoolRef<'a, M>, idx: usize) -> Option<Self> {
+        // SAFETY: the caller owns `idx`.
+        let entry = unsafe { pool.slots.entry_ptr(idx) }?;
+        Some(PooledConnection {
             pool,
             idx,
             entry: Some(entry),
             dirty: false,
             touch: true,
-        }
+        })
     }
 
     pub(crate) fn entry_mut(&mut self) -> &mut Entry<M::Connection> {
-        self.entry
-            .as_mut()
-            .expect("a guard holds its entry until it is consumed")
+        let ptr = self
+            .entry
+            .expect("a guard holds its entry until it is consumed");
+        // SAFETY: this guard owns the slot, so the entry stays in place and
+        // nobody else touches it; `&mut self` makes this the only reference.
+        unsafe { &mut *ptr.as_ptr() }
     }
 
     pub(crate) fn entry(&self) -> &Entry<M::Connection> {
-        self.entry
-            .as_ref()
-            .expect("a guard holds its entry until it is consumed")
+        let ptr = self
+            .entry
+            .expect("a guard holds its entry until it is consumed");
+        // SAFETY: as in `entry_mut`; `&self` allows only shared references.
+        unsafe { ptr.as_ref() }
     }
 
     /// Returns without counting as a use (the reaper's probe).
@@ -75,8 +92,8 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
 
     /// Closes the connection now, counted under `reason`.
     pub(crate) fn close_as(mut self, reason: CloseReason) {
-        if let Some(entry) = self.entry.take() {
-            self.pool.close_entry(self.idx, entry, reason);
+        if self.entry.take().is_some() {
+            self.pool.close_taken(self.idx, reason);
         }
     }
 
@@ -92,10 +109,13 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// Takes the connection out of the pool for good; its slot is freed, so the pool
     /// may open another one.
     pub fn detach(mut self) -> M::Connection {
-        let entry = self
-            .entry
+        self.entry
             .take()
             .expect("a guard holds its entry until it is consumed");
+        // SAFETY: this guard owned `idx`; the entry leaves the slot before the
+        // slot is freed.
+        let entry =
+            unsafe { self.pool.slots.take(self.idx) }.expect("an owned slot holds its entry");
         self.pool.free_slot(self.idx);
         entry.conn
     }
@@ -138,8 +158,8 @@ impl<M: Manager> DerefMut for PooledConnection<'_, M> {
 
 impl<M: Manager> Drop for PooledConnection<'_, M> {
     fn drop(&mut self) {
-        if let Some(entry) = self.entry.take() {
-            self.pool.checkin(self.idx, entry, self.dirty, self.touch);
+        if self.entry.take().is_some() {
+            self.pool.checkin(self.idx, self.dirty, self.touch);
         }
     }
 }

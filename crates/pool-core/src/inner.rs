@@ -215,36 +215,35 @@ impl<M: Manager> Inner<M> {
     /// Returns a connection from its holder: closed if broken, expired, dirty or
     /// the pool is closed; otherwise released for reuse.
     /// `touch` = false keeps `last_used` (the reaper's probe is not a use).
-    pub(crate) fn checkin(
-        &self,
-        idx: usize,
-        mut entry: Entry<M::Connection>,
-        dirty: bool,
-        touch: bool,
-    ) {
+    pub(crate) fn checkin(&self, idx: usize, dirty: bool, touch: bool) {
         if self.config.leak_threshold.is_some() {
             self.slots.meta(idx).held_since.store(0, Relaxed);
         }
+        // SAFETY: the caller (a guard) owned `idx` and passes it on; the reference
+        // ends before the slot is released below.
+        let Some(mut ptr) = (unsafe { self.slots.entry_ptr(idx) }) else {
+            return self.free_slot(idx);
+        };
+        // SAFETY: as above: nobody else touches the entry of an owned slot.
+        let entry = unsafe { ptr.as_mut() };
         if dirty || self.manager.is_broken(&mut entry.conn) {
-            return self.close_entry(idx, entry, CloseReason::Broken);
+            return self.close_taken(idx, CloseReason::Broken);
         }
         let now = Instant::now();
         if entry.expires.is_some_and(|e| now >= e) {
-            return self.close_entry(idx, entry, CloseReason::Lifetime);
+            return self.close_taken(idx, CloseReason::Lifetime);
         }
         if let Some(total) = &self.total {
             // A keyed pool whose total limit starves another key gives the
             // connection up rather than keeping it idle.
             if total.has_starved() && self.waiters.count.load(SeqCst) == 0 {
-                return self.close_entry(idx, entry, CloseReason::Idle);
+                return self.close_taken(idx, CloseReason::Idle);
             }
         }
         if touch {
             entry.last_used = now;
         }
         self.mark_idle_since(idx, entry.last_used);
-        // SAFETY: the caller (a guard) owned `idx`; ownership passes on in release_slot.
-        unsafe { self.slots.put(idx, entry) };
         self.release_slot(idx);
     }
 
@@ -577,14 +576,17 @@ impl<M: Manager> Inner<M> {
             if !self.idle.try_take(idx) {
                 continue;
             }
-            // SAFETY: we own `idx` after taking its idle bit.
-            let Some(entry) = (unsafe { self.slots.take(idx) }) else {
+            // SAFETY: we own `idx` after taking its idle bit; the reference ends
+            // before the slot is closed, released or handed to a guard.
+            let Some(mut ptr) = (unsafe { self.slots.entry_ptr(idx) }) else {
                 self.free_slot(idx);
                 continue;
             };
+            // SAFETY: as above.
+            let entry = unsafe { ptr.as_mut() };
             if entry.expires.is_some_and(|e| now >= e) {
                 idle_left = idle_left.saturating_sub(1);
-                self.close_entry(idx, entry, CloseReason::Lifetime);
+                self.close_taken(idx, CloseReason::Lifetime);
                 continue;
             }
             let idle_for = now.saturating_duration_since(entry.last_used);
@@ -592,7 +594,7 @@ impl<M: Manager> Inner<M> {
                 && idle_left > self.config.min_idle
             {
                 idle_left -= 1;
-                self.close_entry(idx, entry, CloseReason::Idle);
+                self.close_taken(idx, CloseReason::Idle);
                 continue;
             }
             let unprobed_for =
@@ -602,19 +604,22 @@ impl<M: Manager> Inner<M> {
                 .keepalive_interval
                 .is_some_and(|k| unprobed_for >= k)
             {
-                to_probe.push((idx, entry));
+                to_probe.push(idx);
                 continue;
             }
-            // SAFETY: still ours; released right away.
-            unsafe { self.slots.put(idx, entry) };
             self.release_slot(idx);
         }
-        for (idx, entry) in to_probe {
-            let mut guard = crate::guard::PooledConnection::from_parts(
-                crate::guard::PoolRef::Borrowed(self),
-                idx,
-                entry,
-            );
+        for idx in to_probe {
+            // SAFETY: still ours since the loop above took its idle bit.
+            let Some(mut guard) = (unsafe {
+                crate::guard::PooledConnection::from_slot(
+                    crate::guard::PoolRef::Borrowed(self),
+                    idx,
+                )
+            }) else {
+                self.free_slot(idx);
+                continue;
+            };
             // A probe cut short (runtime shutdown) leaves the connection in an
             // unknown state: the guard closes it instead of returning it.
             guard.set_dirty(true);

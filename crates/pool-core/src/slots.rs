@@ -13,6 +13,7 @@
 //! cell's contents travel with the ownership.
 
 use std::cell::UnsafeCell;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 
 use tokio::time::Instant;
@@ -169,6 +170,19 @@ impl<C> Slots<C> {
     pub(crate) unsafe fn put(&self, i: usize, entry: Entry<C>) {
         // SAFETY: the caller owns index `i`, so nobody else reads or writes the cell.
         unsafe { *self.slots[i].entry.get() = Some(entry) }
+    }
+
+    /// The entry in slot `i`, where it stays while checked out: a guard works on
+    /// it in place instead of moving it out and back (two copies of the whole
+    /// entry per checkout, measurable for a PostgreSQL client).
+    ///
+    /// # Safety
+    /// The caller owns index `i` (see the module docs). The pointer is valid
+    /// until the entry is taken or the slot handed on; the `Slots` never move.
+    #[inline]
+    pub(crate) unsafe fn entry_ptr(&self, i: usize) -> Option<NonNull<Entry<C>>> {
+        // SAFETY: the caller owns index `i`, so nobody else reads or writes the cell.
+        unsafe { (*self.slots[i].entry.get()).as_mut().map(NonNull::from) }
     }
 
     /// Takes the entry out of slot `i`.

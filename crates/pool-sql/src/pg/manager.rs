@@ -58,10 +58,15 @@ pub struct PgManager {
 /// SQL cannot grow it without limit.
 const STATEMENT_CACHE: usize = 256;
 
+/// The statement cache's map. Keys are the application's SQL, hashed on every
+/// query: foldhash (seeded per process) costs a fraction of SipHash there, and
+/// the cache's bound caps what colliding keys could cost.
+type StatementMap = HashMap<String, Statement, foldhash::fast::RandomState>;
+
 /// A pooled PostgreSQL connection: derefs to the tokio-postgres `Client`.
 pub struct PgConnection {
     client: Client,
-    statements: HashMap<String, Statement>,
+    statements: StatementMap,
     driver: JoinHandle<()>,
 }
 
@@ -237,7 +242,7 @@ impl Manager for PgManager {
         };
         Ok(PgConnection {
             client,
-            statements: HashMap::new(),
+            statements: StatementMap::default(),
             driver,
         })
     }
