@@ -234,17 +234,41 @@ fn throughput_run<P: BenchPool>(size: usize, workers: usize, n: usize) -> Result
     })
 }
 
-fn throughput_median<P: BenchPool>(
-    size: usize,
-    workers: usize,
-    n: usize,
-    runs: usize,
-) -> Result<f64, String> {
-    let mut v = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        v.push(throughput_run::<P>(size, workers, n)?);
+/// Medians of the three pools' throughput and of the per-run ratios. Within a
+/// run the pools go back to back in a rotating order, so that a change of speed
+/// of this shared machine (it moves by 2x within minutes) hits all alike.
+struct Cell {
+    ours: f64,
+    deadpool: f64,
+    bb8: f64,
+    vs_deadpool: f64,
+    vs_bb8: f64,
+}
+
+fn throughput_cell(size: usize, workers: usize, n: usize, runs: usize) -> Result<Cell, String> {
+    let (mut o, mut d, mut b, mut vd, mut vb) = (vec![], vec![], vec![], vec![], vec![]);
+    for r in 0..runs {
+        let (mut ours, mut dp, mut bb) = (0.0, 0.0, 0.0);
+        for k in 0..3 {
+            match (r + k) % 3 {
+                0 => ours = throughput_run::<Ours>(size, workers, n)?,
+                1 => dp = throughput_run::<Deadpool>(size, workers, n)?,
+                _ => bb = throughput_run::<Bb8>(size, workers, n)?,
+            }
+        }
+        vd.push(ours / dp);
+        vb.push(ours / bb);
+        o.push(ours);
+        d.push(dp);
+        b.push(bb);
     }
-    Ok(median(&mut v))
+    Ok(Cell {
+        ours: median(&mut o),
+        deadpool: median(&mut d),
+        bb8: median(&mut b),
+        vs_deadpool: median(&mut vd),
+        vs_bb8: median(&mut vb),
+    })
 }
 
 struct Latency {
@@ -303,8 +327,9 @@ pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "## core: throughput\n\nN = {n} get()+drop over W tasks, median of {runs} runs, M ops/s \
-         (ratio = unipool / peer)\n"
+        "## core: throughput\n\nN = {n} get()+drop over W tasks, median of {runs} runs, M ops/s; \
+         ratio = median of the per-run ratios unipool / peer (the three back to back in each \
+         run, in a rotating order)\n"
     );
     let _ = writeln!(
         table,
@@ -313,12 +338,10 @@ pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
     println!("core throughput: N={n}, {runs} runs per cell");
     for &(size, workers) in configs {
         eprint!("  pool {size:>2} / workers {workers:>2} ... ");
-        let ours = throughput_median::<Ours>(size, workers, n, runs)?;
-        let dp = throughput_median::<Deadpool>(size, workers, n, runs)?;
-        let b = throughput_median::<Bb8>(size, workers, n, runs)?;
+        let c = throughput_cell(size, workers, n, runs)?;
         eprintln!("done");
         let case = format!("pool={size} workers={workers}");
-        for (pool, v) in [("unipool", ours), ("deadpool", dp), ("bb8", b)] {
+        for (pool, v) in [("unipool", c.ours), ("deadpool", c.deadpool), ("bb8", c.bb8)] {
             report.rows.push(Row {
                 suite: "core",
                 case: case.clone(),
@@ -330,11 +353,11 @@ pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
         let _ = writeln!(
             table,
             "| {size} | {workers} | {:.2} | {:.2} | {:.2} | {:.2}x | {:.2}x |",
-            ours / 1e6,
-            dp / 1e6,
-            b / 1e6,
-            ours / dp,
-            ours / b
+            c.ours / 1e6,
+            c.deadpool / 1e6,
+            c.bb8 / 1e6,
+            c.vs_deadpool,
+            c.vs_bb8
         );
     }
 
