@@ -7,7 +7,11 @@
 //! ```text
 //! cargo build --release -p unipool-benches --example sql_cost
 //! valgrind --tool=callgrind target/release/examples/sql_cost ours 2000
+//! valgrind --tool=callgrind target/release/examples/sql_cost ours 2000 64
 //! ```
+//!
+//! A third argument runs that many tasks at once over the pool of 16: the
+//! cost of waiting for a connection (the dedicated ceiling is sequential).
 //!
 //! Needs the bench table (`cargo xtask bench sql` creates it) and DATABASE_URL
 //! or PostgreSQL on 127.0.0.1:5432.
@@ -24,6 +28,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "ours".into());
     let n: i32 = args.next().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let tasks: i32 = args.next().and_then(|v| v.parse().ok()).unwrap_or(1);
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
     let config = tokio_postgres::Config::from_str(&url).expect("DATABASE_URL");
@@ -37,12 +42,22 @@ fn main() {
             "ours" => {
                 let pool: PgPool = ConnectionPool::builder()
                     .max_size(16)
+                    .fairness_window(std::time::Duration::from_micros(
+                        std::env::var("UNIPOOL_BENCH_WINDOW_US")
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(1000),
+                    ))
                     .build(PgManager::from_url(&url).expect("url"))
                     .expect("pool");
-                for i in 0..n {
-                    let rows = pool.query(SQL, &[&key(i)]).await.expect("query");
-                    assert_eq!(rows.len(), 1);
-                }
+                concurrently(tasks, n, move |i| {
+                    let pool = pool.clone();
+                    async move {
+                        let rows = pool.query(SQL, &[&key(i)]).await.expect("query");
+                        assert_eq!(rows.len(), 1);
+                    }
+                })
+                .await;
             }
             "deadpool" => {
                 let mgr = deadpool_postgres::Manager::from_config(
@@ -56,12 +71,16 @@ fn main() {
                     .max_size(16)
                     .build()
                     .expect("pool");
-                for i in 0..n {
-                    let client = pool.get().await.expect("get");
-                    let stmt = client.prepare_cached(SQL).await.expect("prepare");
-                    let rows = client.query(&stmt, &[&key(i)]).await.expect("query");
-                    assert_eq!(rows.len(), 1);
-                }
+                concurrently(tasks, n, move |i| {
+                    let pool = pool.clone();
+                    async move {
+                        let client = pool.get().await.expect("get");
+                        let stmt = client.prepare_cached(SQL).await.expect("prepare");
+                        let rows = client.query(&stmt, &[&key(i)]).await.expect("query");
+                        assert_eq!(rows.len(), 1);
+                    }
+                })
+                .await;
             }
             "bb8" => {
                 let pool = bb8::Pool::builder()
@@ -87,4 +106,26 @@ fn main() {
             other => panic!("ours, deadpool, bb8 or dedicated, not {other}"),
         }
     });
+}
+
+/// `n` calls of `f` spread over `tasks` tasks.
+async fn concurrently<F, Fut>(tasks: i32, n: i32, f: F)
+where
+    F: Fn(i32) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let per = n / tasks;
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                for i in 0..per {
+                    f(t * per + i).await;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("task");
+    }
 }

@@ -341,7 +341,11 @@ pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
         let c = throughput_cell(size, workers, n, runs)?;
         eprintln!("done");
         let case = format!("pool={size} workers={workers}");
-        for (pool, v) in [("unipool", c.ours), ("deadpool", c.deadpool), ("bb8", c.bb8)] {
+        for (pool, v) in [
+            ("unipool", c.ours),
+            ("deadpool", c.deadpool),
+            ("bb8", c.bb8),
+        ] {
             report.rows.push(Row {
                 suite: "core",
                 case: case.clone(),

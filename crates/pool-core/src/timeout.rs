@@ -1,25 +1,29 @@
 //! A timeout that costs nothing when the future is ready at once.
 
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::task::Poll;
 
 use tokio::time::{sleep_until, Instant, Sleep};
 
 /// Runs `fut` until `deadline`; `None` on timeout. Unlike `tokio::time::timeout`,
 /// the timer is only created if the first poll is pending, so the pool's fast path
-/// (an idle connection, a no-op reset) never touches the timer wheel.
+/// (an idle connection, a no-op reset) never touches the timer wheel. The timer
+/// lives inside this future, not in a box: a wait allocates nothing for it.
 pub(crate) async fn lazy_timeout<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
     let mut fut = pin!(fut);
-    let mut sleep: Option<Pin<Box<Sleep>>> = None;
+    let mut sleep = pin!(None::<Sleep>);
     poll_fn(|cx| {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(v));
         }
-        let timer = sleep.get_or_insert_with(|| Box::pin(sleep_until(deadline)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+        if sleep.is_none() {
+            sleep.set(Some(sleep_until(deadline)));
+        }
+        match sleep.as_mut().as_pin_mut().map(|timer| timer.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            // `None` cannot happen (set just above); waiting on is the safe answer.
+            Some(Poll::Pending) | None => Poll::Pending,
         }
     })
     .await
