@@ -21,7 +21,7 @@ use crate::config::{Auth, HttpConfig};
 use crate::counting::{ConnCounts, CountLayer};
 use crate::error::HttpError;
 use crate::limit::{limit, Permits};
-use crate::retry;
+use crate::retry::{self, Spare};
 use crate::tracking::Tracker;
 
 /// One HTTP service: a name, a base URL and one shared `reqwest::Client`.
@@ -313,15 +313,15 @@ impl HttpPool {
         let mut attempt = 0u32;
         let mut req = req;
         loop {
-            // The copy for a retry is made before sending: a streamed body cannot
-            // be copied, and then there is no retry.
+            // What a retry needs is kept before sending: a streamed body cannot
+            // be kept, and then there is no retry.
             let spare = if may_retry && attempt + 1 < policy.max_attempts {
-                copy(&req)
+                Spare::of(&req)
             } else {
                 None
             };
             host_state.requests.incr();
-            let wait = match inner.client.execute(req).await {
+            let (wait, next) = match inner.client.execute(req).await {
                 Ok(resp) => {
                     host_state.saw(&resp, start);
                     let wait = if spare.is_some() && retry::retry_status(resp.status()) {
@@ -334,14 +334,16 @@ impl HttpPool {
                     } else {
                         None
                     };
-                    let Some(wait) = wait else {
+                    // The next request is only built once a retry is decided.
+                    let retry = wait.and_then(|w| Some((w, spare?.rebuild(Some(resp.url()))?)));
+                    let Some((wait, next)) = retry else {
                         if first.take().is_some() {
                             host_state.warmed.store(true, Relaxed);
                         }
                         return Ok(resp);
                     };
                     tracing::debug!(service = %inner.name, %host, status = %resp.status(), ?wait, "retrying");
-                    wait
+                    (wait, next)
                 }
                 Err(e) => {
                     host_state.failures.fetch_add(1, Relaxed);
@@ -350,20 +352,19 @@ impl HttpPool {
                     }
                     let transient = e.is_connect() || retry::connection_lost(&e);
                     let wait = retry::backoff(policy, attempt);
-                    if !(transient && spare.is_some() && start.elapsed() + wait <= policy.budget) {
+                    let next = (transient && start.elapsed() + wait <= policy.budget)
+                        .then(|| spare.and_then(|s| s.rebuild(e.url())))
+                        .flatten();
+                    let Some(next) = next else {
                         return Err(self.classify(host.to_string(), e));
-                    }
+                    };
                     tracing::debug!(service = %inner.name, %host, error = %e.without_url(), ?wait, "retrying");
-                    wait
+                    (wait, next)
                 }
             };
             tokio::time::sleep(wait).await;
             inner.retries.fetch_add(1, Relaxed);
             attempt += 1;
-            // Some: a retry is decided only when there is a copy.
-            let Some(next) = spare else {
-                return Err(HttpError::Invalid("request lost between attempts".into()));
-            };
             req = next;
         }
     }
@@ -543,27 +544,6 @@ impl HttpPool {
 /// knowledge, or possibly by ALPN over TLS).
 fn inner_multiplexes(config: &HttpConfig, url: &reqwest::Url) -> bool {
     config.http2_prior_knowledge || url.scheme() == "https"
-}
-
-/// A copy of `req` for a retry; `None` when its body is a stream.
-///
-/// A request without a body is copied field by field: `Request::try_clone` also
-/// rebuilds reqwest's private extension map, which triples the allocations of
-/// the copy. Those extensions carry nothing but the per-request timeout, copied
-/// here too.
-fn copy(req: &reqwest::Request) -> Option<reqwest::Request> {
-    if req.body().is_some() {
-        return req.try_clone();
-    }
-    let mut new = reqwest::Request::new(req.method().clone(), req.url().clone());
-    if !req.headers().is_empty() {
-        *new.headers_mut() = req.headers().clone();
-    }
-    *new.version_mut() = req.version();
-    if let Some(t) = req.timeout() {
-        *new.timeout_mut() = Some(*t);
-    }
-    Some(new)
 }
 
 /// A host's state: borrowed for the primary host (no reference count touched

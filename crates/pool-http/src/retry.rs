@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, Response, StatusCode};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, Request, Response, StatusCode, Url, Version};
 
 use crate::config::RetryPolicy;
 
@@ -106,4 +107,89 @@ fn unit_random() -> f64 {
         s.set(x);
         (x >> 11) as f64 / (1u64 << 53) as f64
     })
+}
+
+/// What a retry needs to send a request again, kept before the first attempt.
+///
+/// A request without a body keeps its parts but not its URL: the response or the
+/// error of the failed attempt carries the URL back, so the common request (no
+/// body, no headers of its own) allocates nothing unless it is retried. A body
+/// that can be replayed means a whole copy (`Request::try_clone`).
+pub(crate) enum Spare {
+    Parts {
+        method: Method,
+        headers: HeaderMap,
+        version: Version,
+        timeout: Option<Duration>,
+    },
+    Copy(Request),
+}
+
+impl Spare {
+    /// `None` when the body is a stream: such a request is never retried.
+    pub(crate) fn of(req: &Request) -> Option<Spare> {
+        if req.body().is_some() {
+            return req.try_clone().map(Spare::Copy);
+        }
+        Some(Spare::Parts {
+            method: req.method().clone(),
+            headers: req.headers().clone(),
+            version: req.version(),
+            timeout: req.timeout().copied(),
+        })
+    }
+
+    /// The request to send again, to `url` (the failed attempt's, after any
+    /// redirect); `None` when the URL did not come back.
+    pub(crate) fn rebuild(self, url: Option<&Url>) -> Option<Request> {
+        match self {
+            Spare::Copy(req) => Some(req),
+            Spare::Parts {
+                method,
+                headers,
+                version,
+                timeout,
+            } => {
+                let mut req = Request::new(method, url?.clone());
+                *req.headers_mut() = headers;
+                *req.version_mut() = version;
+                if timeout.is_some() {
+                    *req.timeout_mut() = timeout;
+                }
+                Some(req)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bodiless_request_is_rebuilt_with_its_parts_at_the_url_given_back() {
+        let url = Url::parse("http://127.0.0.1:1/a").unwrap();
+        let mut req = Request::new(Method::DELETE, url.clone());
+        req.headers_mut()
+            .insert("idempotency-key", "k1".parse().unwrap());
+        *req.timeout_mut() = Some(Duration::from_secs(3));
+        let again = Spare::of(&req).unwrap().rebuild(Some(&url)).unwrap();
+        assert_eq!(again.method(), Method::DELETE);
+        assert_eq!(again.url(), &url);
+        assert_eq!(again.headers()["idempotency-key"], "k1");
+        assert_eq!(again.timeout(), Some(&Duration::from_secs(3)));
+        assert!(Spare::of(&req).unwrap().rebuild(None).is_none());
+    }
+
+    #[test]
+    fn a_replayable_body_is_copied_whole() {
+        let url = Url::parse("http://127.0.0.1:1/a").unwrap();
+        let mut req = Request::new(Method::PUT, url);
+        *req.body_mut() = Some(reqwest::Body::from("payload"));
+        let again = Spare::of(&req).unwrap().rebuild(None).unwrap();
+        assert_eq!(
+            again.body().and_then(|b| b.as_bytes()),
+            Some(&b"payload"[..])
+        );
+    }
 }
