@@ -128,6 +128,9 @@ where
             return;
         };
         seen.connections.fetch_add(1, SeqCst);
+        // As real servers do (axum, nginx): without it Nagle holds small h2
+        // frames until the peer's delayed ACK, 40 ms stalls in every p99.
+        let _ = stream.set_nodelay(true);
         let (s, wrap) = (seen.clone(), wrap.clone());
         tokio::spawn(async move {
             let Some(io) = wrap(stream).await else { return };
