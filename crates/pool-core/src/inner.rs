@@ -258,17 +258,12 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    /// Takes the entry out of an owned slot and closes it.
+    /// Takes the entry out of an owned slot, closes it and frees the slot.
     pub(crate) fn close_taken(&self, idx: usize, reason: CloseReason) {
         // SAFETY: the caller owns `idx`.
-        match unsafe { self.slots.take(idx) } {
-            Some(entry) => self.close_entry(idx, entry, reason),
-            None => self.free_slot(idx),
-        }
-    }
-
-    /// Closes a connection whose slot the caller owns and frees the slot.
-    pub(crate) fn close_entry(&self, idx: usize, entry: Entry<M::Connection>, reason: CloseReason) {
+        let Some(entry) = (unsafe { self.slots.take(idx) }) else {
+            return self.free_slot(idx);
+        };
         let c = &self.counters;
         match reason {
             CloseReason::Broken => c.closed_broken.fetch_add(1, Relaxed),

@@ -292,7 +292,7 @@ impl HttpPool {
         request: RequestBuilder,
         retryable: bool,
     ) -> Result<Response, HttpError> {
-        let req = request
+        let mut req = request
             .build()
             .map_err(|e| HttpError::Invalid(e.without_url().to_string()))?;
         let host_state = self.host(host_key(req.url()))?;
@@ -311,7 +311,6 @@ impl HttpPool {
         let may_retry = retryable || retry::idempotent(req.method());
         let start = Instant::now();
         let mut attempt = 0u32;
-        let mut req = req;
         loop {
             // What a retry needs is kept before sending: a streamed body cannot
             // be kept, and then there is no retry.
