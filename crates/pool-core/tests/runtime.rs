@@ -71,3 +71,27 @@ fn a_pool_dropped_on_another_thread_does_not_panic() {
     });
     std::thread::spawn(move || drop(pool)).join().unwrap();
 }
+
+/// The guard works on its connection in place, in the pool's slot: an owned guard
+/// moved into another task must still reach, change and return that connection.
+#[test]
+fn an_owned_guard_moved_into_a_task_returns_its_connection() {
+    let rt = runtime();
+    let m = TestManager::new();
+    let (counts, _) = m.handles();
+    rt.block_on(async {
+        let pool = ConnectionPool::builder().max_size(1).build(m).unwrap();
+        let guard = pool.get().await.unwrap().into_owned();
+        let id = tokio::spawn(async move {
+            let mut guard = guard;
+            guard.dirty = false;
+            guard.id
+        })
+        .await
+        .unwrap();
+        let again = pool.get().await.unwrap();
+        assert_eq!(again.id, id, "the same connection came back");
+        assert_eq!(pool.stats().reused, 1);
+    });
+    assert_eq!(counts.connects(), 1);
+}

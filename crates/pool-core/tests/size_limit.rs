@@ -10,6 +10,24 @@ use std::time::Duration;
 use pool_core::ConnectionPool;
 use support::{settle, Act, TestManager};
 
+/// `n` tasks that each get a connection and hold it for `hold`.
+fn holders(
+    pool: &ConnectionPool<TestManager>,
+    n: usize,
+    hold: Duration,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..n)
+        .map(|_| {
+            let p = pool.clone();
+            tokio::spawn(async move {
+                let c = p.get().await.unwrap();
+                tokio::time::sleep(hold).await;
+                drop(c);
+            })
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn live_connections_never_exceed_max_size_under_stress() {
     let m = TestManager::new().connect_with(Act::Slow(Duration::from_micros(200)));
@@ -75,16 +93,7 @@ async fn a_burst_opens_no_more_than_its_demand() {
     let m = TestManager::new().connect_with(Act::Slow(Duration::from_millis(10)));
     let (counts, _) = m.handles();
     let pool = ConnectionPool::builder().max_size(10).build(m).unwrap();
-    let gets: Vec<_> = (0..3)
-        .map(|_| {
-            let p = pool.clone();
-            tokio::spawn(async move {
-                let c = p.get().await.unwrap();
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                drop(c);
-            })
-        })
-        .collect();
+    let gets = holders(&pool, 3, Duration::from_millis(5));
     settle().await;
     assert_eq!(counts.connects(), 3, "three callers, three connects");
     for g in gets {
@@ -109,16 +118,7 @@ async fn a_burst_beyond_max_size_opens_max_size() {
     let m = TestManager::new().connect_with(Act::Slow(Duration::from_millis(10)));
     let (counts, _) = m.handles();
     let pool = ConnectionPool::builder().max_size(4).build(m).unwrap();
-    let gets: Vec<_> = (0..40)
-        .map(|_| {
-            let p = pool.clone();
-            tokio::spawn(async move {
-                let c = p.get().await.unwrap();
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                drop(c);
-            })
-        })
-        .collect();
+    let gets = holders(&pool, 40, Duration::from_millis(1));
     for g in gets {
         g.await.unwrap();
     }
