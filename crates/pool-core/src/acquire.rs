@@ -38,12 +38,15 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 if inner.is_closed() {
                     return Err(PoolError::Closed);
                 }
+                // No timer here: the pool's deadline task wakes us with `None`
+                // once `deadline` passed (see `deadlines.rs`).
                 let wait = Acquire {
                     inner,
+                    deadline: inner.nanos(deadline),
                     waiter: None,
                 };
-                match lazy_timeout(deadline, wait).await {
-                    Some(result) => result?,
+                match wait.await? {
+                    Some(idx) => idx,
                     None => return Err(timed_out(inner, start)),
                 }
             }

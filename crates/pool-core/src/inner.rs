@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::{PoolConfig, QueueMode};
+use crate::deadlines::Deadlines;
 use crate::error::{ConnectFailure, LastError};
 use crate::health::Health;
 use crate::limit::{Capacity, TotalLimit};
@@ -55,6 +56,8 @@ pub(crate) struct Inner<M: Manager> {
     free: Bitmap,
     pub(crate) slots: Slots<M::Connection>,
     pub(crate) waiters: WaitQueue<M::Error>,
+    /// The one timer for the waiters' deadlines.
+    pub(crate) deadlines: Arc<Deadlines>,
     /// Live connections (idle + in use + opening); guards `max_size`.
     size: CachePadded<AtomicUsize>,
     /// Connect attempts in flight (for one waiter or for `min_idle`).
@@ -93,6 +96,7 @@ impl<M: Manager> Inner<M> {
             free: Bitmap::new(n, true),
             slots: Slots::new(n),
             waiters: WaitQueue::new(),
+            deadlines: Deadlines::new(),
             size: CachePadded(AtomicUsize::new(0)),
             opening: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -314,6 +318,25 @@ impl<M: Manager> Inner<M> {
         }
         // A connect started for us goes on and its connection goes idle or to
         // the next waiter: leaving only lowers demand.
+    }
+
+    /// The deadline task fired: times out every waiter whose deadline passed
+    /// (guarantee 4) and re-arms it for the earliest one left.
+    pub(crate) fn expire_waiters(&self) {
+        let now = self.now_nanos();
+        let expired = {
+            let mut q = self.waiters.lock();
+            let (expired, was_notified, next) = q.expire(now);
+            self.deadlines.rearm(next);
+            // An idle connection one of them was told of goes to the next.
+            if was_notified && self.idle.any() {
+                q.notify_one();
+            }
+            expired
+        };
+        for w in expired {
+            w.wake();
+        }
     }
 
     // ----- opening connections -------------------------------------------------
@@ -728,6 +751,12 @@ impl<M: Manager> Inner<M> {
             };
         }
         Health::Healthy
+    }
+}
+
+impl<M: Manager> Drop for Inner<M> {
+    fn drop(&mut self) {
+        self.deadlines.stop();
     }
 }
 

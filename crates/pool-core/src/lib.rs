@@ -17,6 +17,7 @@ mod acquire;
 mod bb8_compat;
 mod builder;
 mod config;
+mod deadlines;
 mod dyn_pool;
 mod error;
 mod guard;

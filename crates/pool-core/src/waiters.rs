@@ -21,12 +21,16 @@ pub(crate) const EMPTY: usize = 0;
 pub(crate) const NOTIFIED: usize = 1;
 pub(crate) const FAILED: usize = 2;
 pub(crate) const CLOSED: usize = 3;
+/// Its deadline passed (set by the pool's deadline task, see `deadlines.rs`).
+pub(crate) const TIMED_OUT: usize = 4;
 /// `CONN + i`: slot `i` was handed to this waiter, which now owns it.
-pub(crate) const CONN: usize = 4;
+pub(crate) const CONN: usize = 5;
 
 pub(crate) struct Waiter<E> {
     /// Nanoseconds since the pool's epoch when it parked; its age decides fairness.
     pub(crate) since: u64,
+    /// Nanoseconds since the pool's epoch at which it times out.
+    pub(crate) deadline: u64,
     pub(crate) state: AtomicUsize,
     waker: Mutex<Option<Waker>>,
     /// The connect failure handed over with `FAILED`.
@@ -56,6 +60,12 @@ impl<E> Waiter<E> {
     /// Tells the waiter the pool closed (same locking rule as `set_failed`).
     pub(crate) fn set_closed(&self) {
         self.state.store(CLOSED, SeqCst);
+    }
+
+    /// Tells the waiter its deadline passed (same locking rule as `set_failed`).
+    /// Returns whether it had been told of an idle connection it now will not take.
+    fn set_timed_out(&self) -> bool {
+        self.state.swap(TIMED_OUT, SeqCst) == NOTIFIED
     }
 }
 
@@ -150,6 +160,30 @@ impl<E> QueueGuard<'_, E> {
         }
     }
 
+    /// Dequeues every waiter whose deadline is at or before `now` and marks it
+    /// timed out (wake them after unlocking). Also returns whether one of them
+    /// had been notified of an idle connection, and the earliest deadline left
+    /// (`u64::MAX` if none).
+    pub(crate) fn expire(&mut self, now: u64) -> (Vec<Arc<Waiter<E>>>, bool, u64) {
+        let mut expired = Vec::new();
+        let mut was_notified = false;
+        let mut next = u64::MAX;
+        self.q.retain(|w| {
+            if w.deadline <= now {
+                was_notified |= w.set_timed_out();
+                expired.push(w.clone());
+                false
+            } else {
+                next = next.min(w.deadline);
+                true
+            }
+        });
+        if !expired.is_empty() {
+            self.sync();
+        }
+        (expired, was_notified, next)
+    }
+
     pub(crate) fn drain(&mut self) -> Vec<Arc<Waiter<E>>> {
         let all = self.q.drain(..).collect();
         self.sync();
@@ -162,13 +196,16 @@ impl<E> QueueGuard<'_, E> {
 ///
 /// Cancellation safety: dropping it at any point dequeues the waiter, and a slot
 /// that was handed over in the meantime is released again (see `Drop`).
+/// Resolves to `Ok(None)` once its deadline passed.
 pub(crate) struct Acquire<'a, M: Manager> {
     pub(crate) inner: &'a Inner<M>,
+    /// Nanoseconds since the pool's epoch.
+    pub(crate) deadline: u64,
     pub(crate) waiter: Option<Arc<Waiter<M::Error>>>,
 }
 
 impl<M: Manager> Future for Acquire<'_, M> {
-    type Output = Result<usize, PoolError<M::Error>>;
+    type Output = Result<Option<usize>, PoolError<M::Error>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = self.inner;
@@ -178,17 +215,25 @@ impl<M: Manager> Future for Acquire<'_, M> {
             // left its connection idle (the lost wake-up of bb8 #122 / sqlx #453).
             let w = Arc::new(Waiter {
                 since: inner.now_nanos(),
+                deadline: self.deadline,
                 state: AtomicUsize::new(EMPTY),
                 waker: Mutex::new(Some(cx.waker().clone())),
                 error: Mutex::new(None),
             });
-            inner.waiters.lock().push(w.clone());
+            let wake_timer = {
+                let mut q = inner.waiters.lock();
+                q.push(w.clone());
+                inner.deadlines.on_park(w.deadline)
+            };
+            if wake_timer {
+                inner.deadlines.wake(inner);
+            }
             self.waiter = Some(w.clone());
             if inner.is_closed() {
                 return Poll::Ready(self.finish_cancel_or(Err(PoolError::Closed)));
             }
             if let Some(idx) = inner.take_idle_as_waiter(&w) {
-                return Poll::Ready(self.finish_cancel_or(Ok(idx)));
+                return Poll::Ready(self.finish_cancel_or(Ok(Some(idx))));
             }
             inner.maybe_open();
             return Poll::Pending;
@@ -216,7 +261,7 @@ impl<M: Manager> Future for Acquire<'_, M> {
                         continue;
                     }
                     if let Some(idx) = inner.take_idle_as_waiter(&w) {
-                        return Poll::Ready(self.finish_cancel_or(Ok(idx)));
+                        return Poll::Ready(self.finish_cancel_or(Ok(Some(idx))));
                     }
                     return Poll::Pending;
                 }
@@ -229,9 +274,13 @@ impl<M: Manager> Future for Acquire<'_, M> {
                     self.waiter = None;
                     return Poll::Ready(Err(PoolError::Closed));
                 }
+                TIMED_OUT => {
+                    self.waiter = None;
+                    return Poll::Ready(Ok(None));
+                }
                 s => {
                     self.waiter = None;
-                    return Poll::Ready(Ok(s - CONN));
+                    return Poll::Ready(Ok(Some(s - CONN)));
                 }
             }
         }

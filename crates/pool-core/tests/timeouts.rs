@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{ConnectionPool, PoolError};
@@ -124,4 +125,88 @@ async fn a_timeout_after_failed_connects_carries_the_last_error() {
         } => assert!(e.to_string().contains("connect refused"), "{e}"),
         other => panic!("expected a timeout with the last error, got {other}"),
     }
+}
+
+/// One timer serves every waiter of a pool (`deadlines.rs`): a waiter that parks
+/// behind an older one with a later deadline must still time out at its own.
+#[tokio::test(start_paused = true)]
+async fn a_shorter_deadline_behind_a_longer_one_fires_on_time() {
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .build(TestManager::new())
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let start = Instant::now();
+    let long = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.get().await.map(drop) }
+    });
+    settle().await;
+    let short = pool.get_timeout(Duration::from_millis(30)).await;
+    assert!(matches!(short, Err(PoolError::Timeout { .. })));
+    assert_eq!(start.elapsed(), Duration::from_millis(30));
+    // The older waiter is untouched by the younger one's timeout and still
+    // gets the connection.
+    assert_eq!(pool.stats().waiting, 1);
+    drop(held);
+    long.await.unwrap().unwrap();
+    assert_eq!(start.elapsed(), Duration::from_millis(30));
+}
+
+/// Waiters that park while the deadline task sleeps for an earlier deadline
+/// time out each at their own, in order, and the task re-arms after every firing.
+#[tokio::test(start_paused = true)]
+async fn staggered_waiters_time_out_each_at_its_own_deadline() {
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .acquire_timeout(Duration::from_millis(100))
+        .build(TestManager::new())
+        .unwrap();
+    let _held = pool.get().await.unwrap();
+    let start = Instant::now();
+    let mut waits = Vec::new();
+    for i in 0..3u64 {
+        let pool = pool.clone();
+        waits.push(tokio::spawn(async move {
+            let err = pool.get().await.unwrap_err();
+            assert!(matches!(err, PoolError::Timeout { .. }), "{err:?}");
+            Instant::now()
+        }));
+        if i < 2 {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    }
+    let mut ends = Vec::new();
+    for w in waits {
+        ends.push(w.await.unwrap() - start);
+    }
+    let ms = Duration::from_millis;
+    assert_eq!(ends, [ms(100), ms(140), ms(180)]);
+    assert_eq!(pool.stats().waiting, 0);
+    assert_eq!(pool.stats().timeouts, 3);
+}
+
+/// The deadline task holds the pool weakly: a pool dropped after its waiters
+/// timed out is freed, manager and connections included.
+#[tokio::test(start_paused = true)]
+async fn the_deadline_task_does_not_keep_the_pool_alive() {
+    let m = TestManager::new();
+    let (counts, _) = m.handles();
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .acquire_timeout(Duration::from_millis(50))
+        .build(m)
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    assert!(pool.get().await.is_err());
+    drop(held);
+    drop(pool);
+    settle().await;
+    assert_eq!(counts.live(), 0, "the pool's connections outlived it");
+    assert_eq!(
+        Arc::strong_count(&counts),
+        1,
+        "something still holds the manager"
+    );
 }

@@ -1,0 +1,122 @@
+//! One timer per pool for the deadlines of parked `get()`s (guarantee 4).
+//!
+//! A timer per wait costs a timer-wheel insert and removal for every `get()`
+//! that parks: 680 instructions of a 13 800-instruction PostgreSQL query with
+//! 64 tasks on 16 connections (callgrind, `benches/examples/sql_cost.rs`). Here
+//! each waiter only records its deadline; one task per pool sleeps until the
+//! earliest deadline it was told of and, when it fires, times out every waiter
+//! whose deadline has passed. Waiters of one pool mostly share one
+//! `acquire_timeout` and queue in arrival order, so a new waiter's deadline is
+//! rarely the earliest: the task is woken only when one is (a shorter
+//! `get_timeout`, or the first waiter after an idle spell) and otherwise fires
+//! about once per `acquire_timeout`.
+//!
+//! `armed` is written only with the wait queue locked, by a parking waiter
+//! (lowering it) and by the task (raising it to the earliest deadline still
+//! queued), so it never claims a deadline later than one in the queue.
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::{Arc, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::{sleep_until, Instant};
+
+use crate::inner::Inner;
+use crate::manager::Manager;
+
+/// The state shared by a pool and its deadline task.
+pub(crate) struct Deadlines {
+    /// The deadline (nanoseconds since the pool's epoch) the task will fire at
+    /// or before; `u64::MAX`: none. Written with the wait queue locked.
+    armed: AtomicU64,
+    /// The task has been spawned (it is spawned at the first park, so a pool
+    /// that never waits, or a keyed pool's quiet key, never has one).
+    spawned: AtomicBool,
+    /// The pool was dropped: the task ends.
+    stopped: AtomicBool,
+    /// Wakes the task to re-read `armed` (or `stopped`). `notify_one` keeps a
+    /// permit when the task is not waiting, so a wake-up is never lost.
+    wake: Notify,
+}
+
+impl Deadlines {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Deadlines {
+            armed: AtomicU64::new(u64::MAX),
+            spawned: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            wake: Notify::new(),
+        })
+    }
+
+    /// A waiter with `deadline` joined the queue. Call with the queue locked;
+    /// returns whether the task must be woken (call [`Deadlines::wake`] after
+    /// unlocking).
+    pub(crate) fn on_park(&self, deadline: u64) -> bool {
+        if deadline < self.armed.load(SeqCst) {
+            self.armed.store(deadline, SeqCst);
+            return true;
+        }
+        false
+    }
+
+    /// The task fired and `next` is the earliest deadline still queued (or
+    /// `u64::MAX`). Call with the queue locked.
+    pub(crate) fn rearm(&self, next: u64) {
+        self.armed.store(next, SeqCst);
+    }
+
+    /// Wakes the task, spawning it on first use.
+    pub(crate) fn wake<M: Manager>(self: &Arc<Self>, inner: &Inner<M>) {
+        if !self.spawned.swap(true, SeqCst) {
+            let me = self.clone();
+            let pool = inner.me.clone();
+            let epoch = inner.epoch;
+            inner.handle.spawn(run(me, pool, epoch));
+        } else {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The pool is gone: ends the task.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, SeqCst);
+        self.wake.notify_one();
+    }
+}
+
+/// The deadline task. Holds the pool only weakly, like the reaper: it never
+/// keeps a dropped pool alive.
+async fn run<M: Manager>(d: Arc<Deadlines>, pool: Weak<Inner<M>>, epoch: Instant) {
+    loop {
+        if d.stopped.load(SeqCst) {
+            return;
+        }
+        // Created before `armed` is read: a lower deadline stored after the read
+        // comes with a `notify_one` that completes this.
+        let mut woken = pin!(d.wake.notified());
+        woken.as_mut().enable();
+        let target = d.armed.load(SeqCst);
+        if target == u64::MAX {
+            woken.await;
+            continue;
+        }
+        let mut timer = pin!(sleep_until(epoch + Duration::from_nanos(target)));
+        let fired = poll_fn(|cx| {
+            if woken.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            timer.as_mut().poll(cx).map(|()| true)
+        })
+        .await;
+        if !fired {
+            continue;
+        }
+        let Some(inner) = pool.upgrade() else { return };
+        inner.expire_waiters();
+    }
+}
