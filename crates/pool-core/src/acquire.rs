@@ -29,12 +29,13 @@ pub(crate) async fn acquire<'a, M: Manager>(
     let inner: &Inner<M> = pool;
     let start = Instant::now();
     let deadline = start + timeout;
-    let mut waited = false;
+    // Set when this call parked: the time it got its connection, read once for
+    // both the reset/check clock and the wait statistics.
+    let mut waited: Option<Instant> = None;
     loop {
         let idx = match inner.try_fast() {
             Some(idx) => idx,
             None => {
-                waited = true;
                 if inner.is_closed() {
                     return Err(PoolError::Closed);
                 }
@@ -45,10 +46,12 @@ pub(crate) async fn acquire<'a, M: Manager>(
                     deadline: inner.nanos(deadline),
                     waiter: None,
                 };
-                match wait.await? {
+                let idx = match wait.await? {
                     Some(idx) => idx,
                     None => return Err(timed_out(inner, start)),
-                }
+                };
+                waited = Some(Instant::now());
+                idx
             }
         };
         // Guard before await: from here on a cancelled caller returns the slot.
@@ -64,7 +67,7 @@ pub(crate) async fn acquire<'a, M: Manager>(
             guard.entry_mut().fresh = false;
             inner.counters.fresh_handouts.fetch_add(1, Relaxed);
         } else {
-            let now = if waited { Instant::now() } else { start };
+            let now = waited.unwrap_or(start);
             if !validate(inner, &mut guard, now, deadline).await {
                 guard.close_as(CloseReason::CheckFailed);
                 if Instant::now() >= deadline {
@@ -73,12 +76,12 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 continue;
             }
         }
-        if waited {
+        if let Some(got) = waited {
             inner.counters.acquired_waited.fetch_add(1, Relaxed);
             inner
                 .counters
                 .wait_nanos
-                .fetch_add(start.elapsed().as_nanos() as u64, Relaxed);
+                .fetch_add((got - start).as_nanos() as u64, Relaxed);
         } else {
             inner.counters.acquired_fast.incr();
         }

@@ -24,7 +24,7 @@ use crate::manager::Manager;
 use crate::padded::CachePadded;
 use crate::slots::{Bitmap, Entry, Slots};
 use crate::stats::{Counters, Stats};
-use crate::waiters::{lock, WaitQueue, Waiter, CONN, NOTIFIED};
+use crate::waiters::{lock, QueueGuard, WaitQueue, Waiter, CONN, NOTIFIED};
 
 /// Why a connection was closed (which counter it lands in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,39 +181,42 @@ impl<M: Manager> Inner<M> {
     /// into circulation: straight to the oldest waiter when it has waited past the
     /// fairness window, else into the idle set with one waiter notified.
     pub(crate) fn release_slot(&self, idx: usize) {
-        if self.waiters.count.load(SeqCst) != 0 && self.handoff(idx) {
-            return;
+        if self.waiters.count.load(SeqCst) != 0 {
+            // One lock for both outcomes: a hand-off, or idle plus a notification.
+            let mut q = self.waiters.lock();
+            if let Some(w) = self.pop_due(&mut q) {
+                w.set_conn(idx);
+                drop(q);
+                w.wake();
+                return;
+            }
+            self.idle.set(idx);
+            q.notify_one();
+        } else {
+            self.idle.set(idx);
+            // A waiter that joined after the load above and looked at `idle`
+            // before the store did not see this connection: tell it.
+            if self.waiters.count.load(SeqCst) != 0 {
+                self.waiters.lock().notify_one();
+            }
         }
-        self.idle.set(idx);
         // Dekker pairs with the two SeqCst stores this load may race with:
         // `close()` sets `closed` then drains idle; a waiter joins the queue (count)
         // then looks at idle. Whichever side runs second sees the other's store.
-        if self.closed.load(SeqCst) {
-            if self.idle.try_take(idx) {
-                self.close_taken(idx, CloseReason::Other);
-            }
-            return;
-        }
-        if self.waiters.count.load(SeqCst) != 0 {
-            self.waiters.lock().notify_one();
+        if self.closed.load(SeqCst) && self.idle.try_take(idx) {
+            self.close_taken(idx, CloseReason::Other);
         }
     }
 
-    fn handoff(&self, idx: usize) -> bool {
-        let mut q = self.waiters.lock();
-        let Some(front) = q.front() else {
-            return false;
-        };
+    /// Dequeues the oldest waiter if it has waited past the fairness window.
+    fn pop_due(&self, q: &mut QueueGuard<'_, M::Error>) -> Option<Arc<Waiter<M::Error>>> {
+        let front = q.front()?;
         if self.window_nanos != 0
             && self.now_nanos().saturating_sub(front.since) < self.window_nanos
         {
-            return false;
+            return None;
         }
-        let Some(w) = q.pop() else { return false };
-        w.set_conn(idx);
-        drop(q);
-        w.wake();
-        true
+        q.pop()
     }
 
     /// Returns a connection from its holder: closed if broken, expired, dirty or
