@@ -189,7 +189,7 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
         println!("sql: PostgreSQL SKIPPED ({e})");
         return Ok(());
     }
-    let (total, runs) = if quick { (2_000, 1) } else { (20_000, 11) };
+    let (total, runs) = if quick { (2_000, 1) } else { (20_000, 21) };
     let config = Arc::new(tokio_postgres::Config::from_str(&url).map_err(|e| e.to_string())?);
     let _ = writeln!(
         table,
@@ -403,7 +403,7 @@ async fn sqlite(quick: bool, report: &mut Report, table: &mut String) -> Result<
         ))
         .map_err(|e| e.to_string())?;
     }
-    let (total, runs) = if quick { (2_000, 1) } else { (20_000, 7) };
+    let (total, runs) = if quick { (2_000, 1) } else { (20_000, 15) };
     let workers = 8;
     eprint!("  sqlite ... ");
     let pool: SqlitePool = ConnectionPool::builder()
