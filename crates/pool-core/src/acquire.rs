@@ -39,14 +39,20 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 if inner.is_closed() {
                     return Err(PoolError::Closed);
                 }
-                // No timer here: the pool's deadline task wakes us with `None`
-                // once `deadline` passed (see `deadlines.rs`).
+                // No timer of our own while the pool's deadline task runs: it
+                // wakes us with `None` once `deadline` passed (`deadlines.rs`).
+                let own_timer = !inner.deadlines.is_running();
                 let wait = Acquire {
                     inner,
                     deadline: inner.nanos(deadline),
                     waiter: None,
                 };
-                let idx = match wait.await? {
+                let got = if own_timer {
+                    lazy_timeout(deadline, wait).await.unwrap_or(Ok(None))
+                } else {
+                    wait.await
+                };
+                let idx = match got? {
                     Some(idx) => idx,
                     None => return Err(timed_out(inner, start)),
                 };

@@ -33,8 +33,10 @@ pub(crate) struct Deadlines {
     /// The deadline (nanoseconds since the pool's epoch) the task will fire at
     /// or before; `u64::MAX`: none. Written with the wait queue locked.
     armed: AtomicU64,
-    /// The task has been spawned (it is spawned at the first park, so a pool
-    /// that never waits, or a keyed pool's quiet key, never has one).
+    /// The task is alive (it is spawned at the first park, so a pool that
+    /// never waits, or a keyed pool's quiet key, never has one). Cleared when
+    /// its future is dropped: by the pool's drop, or by the shutdown of the
+    /// runtime it ran on, after which waiters arm timers of their own.
     spawned: AtomicBool,
     /// The pool was dropped: the task ends.
     stopped: AtomicBool,
@@ -70,13 +72,26 @@ impl Deadlines {
         self.armed.store(next, SeqCst);
     }
 
-    /// Wakes the task, spawning it on first use.
+    /// Whether the task is alive to time out a wait. A waiter that parks while
+    /// it is not arms a timer of its own (the first wait of a pool, and every
+    /// wait once the pool's runtime has shut down).
+    pub(crate) fn is_running(&self) -> bool {
+        self.spawned.load(SeqCst)
+    }
+
+    /// Wakes the task, spawning it if it is not alive.
     pub(crate) fn wake<M: Manager>(self: &Arc<Self>, inner: &Inner<M>) {
         if !self.spawned.swap(true, SeqCst) {
-            let me = self.clone();
+            let alive = Alive(self.clone());
             let pool = inner.me.clone();
             let epoch = inner.epoch;
-            inner.handle.spawn(run(me, pool, epoch));
+            // On a runtime that has shut down the future is dropped at once,
+            // and `Alive` clears `spawned` again.
+            inner.handle.spawn(async move {
+                let d = alive.0.clone();
+                run(d, pool, epoch).await;
+                drop(alive);
+            });
         } else {
             self.wake.notify_one();
         }
@@ -86,6 +101,16 @@ impl Deadlines {
     pub(crate) fn stop(&self) {
         self.stopped.store(true, SeqCst);
         self.wake.notify_one();
+    }
+}
+
+/// Owned by the task's future: clears `spawned` when that future is dropped,
+/// finished or not.
+struct Alive(Arc<Deadlines>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.spawned.store(false, SeqCst);
     }
 }
 

@@ -210,3 +210,43 @@ async fn the_deadline_task_does_not_keep_the_pool_alive() {
         "something still holds the manager"
     );
 }
+
+/// The deadline task runs on the pool's runtime. Once that runtime has shut
+/// down, a wait from another runtime arms its own timer and still ends at its
+/// deadline (here no connection can open either: connects run there too).
+#[test]
+fn a_wait_still_times_out_after_the_pools_runtime_shut_down() {
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pool = first.block_on(async {
+        ConnectionPool::builder()
+            .max_size(1)
+            .acquire_timeout(Duration::from_millis(50))
+            .build(TestManager::new())
+            .unwrap()
+    });
+    // A wait on the first runtime starts the pool's deadline task there.
+    let held = first.block_on(async {
+        let held = pool.get().await.unwrap();
+        assert!(pool.get().await.is_err());
+        held
+    });
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    second.block_on(async {
+        let start = Instant::now();
+        let wait = tokio::time::timeout(Duration::from_secs(5), pool.get()).await;
+        let err = wait
+            .expect("get() outlived its acquire_timeout")
+            .unwrap_err();
+        assert!(matches!(err, PoolError::Timeout { .. }), "{err:?}");
+        assert_eq!(start.elapsed(), Duration::from_millis(50));
+    });
+    drop(held);
+}
