@@ -168,6 +168,11 @@ impl<M: Manager> Inner<M> {
     /// A queued waiter may take an idle connection if it is the oldest one, or if
     /// the oldest is still young enough to be overtaken.
     pub(crate) fn take_idle_as_waiter(&self, w: &Waiter<M::Error>) -> Option<usize> {
+        // Most looks find nothing idle (the caller just missed the fast path, or
+        // a running task took what it was told of): skip the fairness clock.
+        if !self.idle.any() {
+            return None;
+        }
         if w.since <= self.waiters.head_since.load(SeqCst) || self.may_barge() {
             self.take_idle()
         } else {
@@ -191,13 +196,20 @@ impl<M: Manager> Inner<M> {
                 return;
             }
             self.idle.set(idx);
-            q.notify_one();
+            let told = q.notify_one();
+            drop(q);
+            if let Some(waker) = told {
+                waker.wake();
+            }
         } else {
             self.idle.set(idx);
             // A waiter that joined after the load above and looked at `idle`
             // before the store did not see this connection: tell it.
             if self.waiters.count.load(SeqCst) != 0 {
-                self.waiters.lock().notify_one();
+                let told = self.waiters.lock().notify_one();
+                if let Some(waker) = told {
+                    waker.wake();
+                }
             }
         }
         // Dekker pairs with the two SeqCst stores this load may race with:
@@ -317,7 +329,10 @@ impl<M: Manager> Inner<M> {
             self.release_slot(state - CONN);
         } else if state == NOTIFIED && removed && self.idle.any() {
             // We were told about an idle connection we will not take: tell the next.
-            self.waiters.lock().notify_one();
+            let told = self.waiters.lock().notify_one();
+            if let Some(waker) = told {
+                waker.wake();
+            }
         }
         // A connect started for us goes on and its connection goes idle or to
         // the next waiter: leaving only lowers demand.
@@ -327,18 +342,23 @@ impl<M: Manager> Inner<M> {
     /// (guarantee 4) and re-arms it for the earliest one left.
     pub(crate) fn expire_waiters(&self) {
         let now = self.now_nanos();
-        let expired = {
+        let (expired, told) = {
             let mut q = self.waiters.lock();
             let (expired, was_notified, next) = q.expire(now);
             self.deadlines.rearm(next);
             // An idle connection one of them was told of goes to the next.
-            if was_notified && self.idle.any() {
-                q.notify_one();
-            }
-            expired
+            let told = if was_notified && self.idle.any() {
+                q.notify_one()
+            } else {
+                None
+            };
+            (expired, told)
         };
         for w in expired {
             w.wake();
+        }
+        if let Some(waker) = told {
+            waker.wake();
         }
     }
 

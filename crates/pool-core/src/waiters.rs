@@ -147,17 +147,20 @@ impl<E> QueueGuard<'_, E> {
         true
     }
 
-    /// Tells the oldest waiter that is not already told that a connection went idle.
-    pub(crate) fn notify_one(&self) {
+    /// Tells the oldest waiter that is not already told that a connection went
+    /// idle. Returns its waker, to wake after unlocking: waking schedules a task,
+    /// which the other core should not wait for to take the queue lock.
+    #[must_use]
+    pub(crate) fn notify_one(&self) -> Option<Waker> {
         for w in self.q.iter() {
             if w.state
                 .compare_exchange(EMPTY, NOTIFIED, SeqCst, SeqCst)
                 .is_ok()
             {
-                w.wake();
-                return;
+                return lock(&w.waker).take();
             }
         }
+        None
     }
 
     /// Dequeues every waiter whose deadline is at or before `now` and marks it
