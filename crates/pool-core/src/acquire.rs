@@ -29,11 +29,14 @@ pub(crate) async fn acquire<'a, M: Manager>(
     let inner: &Inner<M> = pool;
     let start = Instant::now();
     let deadline = start + timeout;
+    // The pool's clock (nanoseconds since its epoch) at `start`, converted only
+    // when fairness or a wait needs it: once, not once per use.
+    let mut start_nanos: Option<u64> = None;
     // Set when this call parked: the time it got its connection, read once for
     // both the reset/check clock and the wait statistics.
     let mut waited: Option<Instant> = None;
     loop {
-        let idx = match inner.try_fast() {
+        let idx = match inner.try_fast(|| *start_nanos.get_or_insert_with(|| inner.nanos(start))) {
             Some(idx) => idx,
             None => {
                 if inner.is_closed() {
@@ -42,9 +45,11 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 // No timer of our own while the pool's deadline task runs: it
                 // wakes us with `None` once `deadline` passed (`deadlines.rs`).
                 let own_timer = !inner.deadlines.is_running();
+                let since = *start_nanos.get_or_insert_with(|| inner.nanos(start));
                 let wait = Acquire {
                     inner,
-                    deadline: inner.nanos(deadline),
+                    since,
+                    deadline: since.saturating_add(nanos_u64(timeout)),
                     waiter: None,
                 };
                 let got = if own_timer {
@@ -132,4 +137,8 @@ fn timed_out<M: Manager>(inner: &Inner<M>, start: Instant) -> PoolError<M::Error
         waited: start.elapsed(),
         last_error: inner.last_error_since(start),
     }
+}
+
+fn nanos_u64(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -143,8 +143,9 @@ impl<M: Manager> Inner<M> {
 
     /// May a task that is not queued take an idle connection now? Yes while nobody
     /// waits or the oldest waiter is younger than `fairness_window` (guarantee 3).
+    /// `now` gives the pool's clock; it is read only when the answer needs it.
     #[inline]
-    fn may_barge(&self) -> bool {
+    fn may_barge(&self, now: impl FnOnce() -> u64) -> bool {
         if self.waiters.count.load(SeqCst) == 0 {
             return true;
         }
@@ -152,13 +153,13 @@ impl<M: Manager> Inner<M> {
             return false;
         }
         let head = self.waiters.head_since.load(SeqCst);
-        head == u64::MAX || self.now_nanos().saturating_sub(head) < self.window_nanos
+        head == u64::MAX || now().saturating_sub(head) < self.window_nanos
     }
 
     /// The lock-free fast path: an idle connection, if fairness allows (guarantee 8).
     #[inline]
-    pub(crate) fn try_fast(&self) -> Option<usize> {
-        if self.may_barge() {
+    pub(crate) fn try_fast(&self, now: impl FnOnce() -> u64) -> Option<usize> {
+        if self.may_barge(now) {
             self.take_idle()
         } else {
             None
@@ -173,7 +174,7 @@ impl<M: Manager> Inner<M> {
         if !self.idle.any() {
             return None;
         }
-        if w.since <= self.waiters.head_since.load(SeqCst) || self.may_barge() {
+        if w.since <= self.waiters.head_since.load(SeqCst) || self.may_barge(|| self.now_nanos()) {
             self.take_idle()
         } else {
             None

@@ -27,7 +27,8 @@ pub(crate) const TIMED_OUT: usize = 4;
 pub(crate) const CONN: usize = 5;
 
 pub(crate) struct Waiter<E> {
-    /// Nanoseconds since the pool's epoch when it parked; its age decides fairness.
+    /// Nanoseconds since the pool's epoch when its `get()` began; its age
+    /// decides fairness.
     pub(crate) since: u64,
     /// Nanoseconds since the pool's epoch at which it times out.
     pub(crate) deadline: u64,
@@ -202,6 +203,8 @@ impl<E> QueueGuard<'_, E> {
 /// Resolves to `Ok(None)` once its deadline passed.
 pub(crate) struct Acquire<'a, M: Manager> {
     pub(crate) inner: &'a Inner<M>,
+    /// When the `get()` began, on the pool's clock: its age for fairness.
+    pub(crate) since: u64,
     /// Nanoseconds since the pool's epoch.
     pub(crate) deadline: u64,
     pub(crate) waiter: Option<Arc<Waiter<M::Error>>>,
@@ -217,7 +220,7 @@ impl<M: Manager> Future for Acquire<'_, M> {
             // between the caller's failed fast path and our push saw no waiter and
             // left its connection idle (the lost wake-up of bb8 #122 / sqlx #453).
             let w = Arc::new(Waiter {
-                since: inner.now_nanos(),
+                since: self.since,
                 deadline: self.deadline,
                 state: AtomicUsize::new(EMPTY),
                 waker: Mutex::new(Some(cx.waker().clone())),
