@@ -1,7 +1,7 @@
 //! One timer per pool for the deadlines of parked `get()`s (guarantee 4).
 //!
 //! A timer per wait costs a timer-wheel insert and removal for every `get()`
-//! that parks: 680 instructions of a 13 800-instruction PostgreSQL query with
+//! that parks: 627 instructions of a 13 762-instruction PostgreSQL query with
 //! 64 tasks on 16 connections (callgrind, `benches/examples/sql_cost.rs`). Here
 //! each waiter only records its deadline; one task per pool sleeps until the
 //! earliest deadline it was told of and, when it fires, times out every waiter
@@ -82,16 +82,12 @@ impl Deadlines {
     /// Wakes the task, spawning it if it is not alive.
     pub(crate) fn wake<M: Manager>(self: &Arc<Self>, inner: &Inner<M>) {
         if !self.spawned.swap(true, SeqCst) {
-            let alive = Alive(self.clone());
-            let pool = inner.me.clone();
-            let epoch = inner.epoch;
             // On a runtime that has shut down the future is dropped at once,
             // and `Alive` clears `spawned` again.
-            inner.handle.spawn(async move {
-                let d = alive.0.clone();
-                run(d, pool, epoch).await;
-                drop(alive);
-            });
+            let alive = Alive(self.clone());
+            inner
+                .handle
+                .spawn(run(alive, inner.me.clone(), inner.epoch));
         } else {
             self.wake.notify_one();
         }
@@ -116,7 +112,8 @@ impl Drop for Alive {
 
 /// The deadline task. Holds the pool only weakly, like the reaper: it never
 /// keeps a dropped pool alive.
-async fn run<M: Manager>(d: Arc<Deadlines>, pool: Weak<Inner<M>>, epoch: Instant) {
+async fn run<M: Manager>(alive: Alive, pool: Weak<Inner<M>>, epoch: Instant) {
+    let d = &alive.0;
     loop {
         if d.stopped.load(SeqCst) {
             return;
