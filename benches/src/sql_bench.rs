@@ -151,6 +151,27 @@ async fn drive<T: Target>(target: &T, workers: usize, total: usize, q: Query) ->
     (per * workers) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Three measurements back to back, the `run`-th (mod 3) first, so that a
+/// change of load on this shared machine hits all three alike over the runs.
+/// Returns them in argument order.
+async fn rotated(
+    run: usize,
+    a: impl AsyncFn() -> f64,
+    b: impl AsyncFn() -> f64,
+    c: impl AsyncFn() -> f64,
+) -> [f64; 3] {
+    let mut out = [0.0; 3];
+    for k in 0..3 {
+        let j = (run + k) % 3;
+        out[j] = match j {
+            0 => a().await,
+            1 => b().await,
+            _ => c().await,
+        };
+    }
+    out
+}
+
 async fn median_of<T: Target>(t: &T, workers: usize, total: usize, q: Query, runs: usize) -> f64 {
     drive(t, workers, total / 10, q).await; // warm-up: open connections, prepare
     let mut v = Vec::new();
@@ -243,16 +264,15 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
             let (mut ov, mut bv, mut dv, mut vs_best) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for i in 0..runs {
-                let (mut o, mut b, mut d) = (0.0, 0.0, 0.0);
-                for k in 0..3 {
-                    match (i + k) % 3 {
-                        0 => o = drive(&ours_t, workers, total, q).await,
-                        // A quarter of the queries: bb8-postgres runs at a quarter
-                        // of the speed, and the run lasts as long as the others.
-                        1 => b = drive(&bb8_t, workers, total / 4, q).await,
-                        _ => d = drive(&dp_t, workers, total, q).await,
-                    }
-                }
+                let [o, b, d] = rotated(
+                    i,
+                    async || drive(&ours_t, workers, total, q).await,
+                    // A quarter of the queries: bb8-postgres runs at a quarter
+                    // of the speed, and the run lasts as long as the others.
+                    async || drive(&bb8_t, workers, total / 4, q).await,
+                    async || drive(&dp_t, workers, total, q).await,
+                )
+                .await;
                 vs_best.push(o / b.max(d));
                 ov.push(o);
                 bv.push(b);
@@ -421,14 +441,13 @@ async fn sqlite(quick: bool, report: &mut Report, table: &mut String) -> Result<
     // the queries (it is ten times slower).
     let (mut ov, mut fv, mut mv, mut vs_f, mut vs_m) = (vec![], vec![], vec![], vec![], vec![]);
     for r in 0..runs {
-        let (mut o, mut f, mut m) = (0.0, 0.0, 0.0);
-        for k in 0..3 {
-            match (r + k) % 3 {
-                0 => o = drive(&ours_t, workers, total, q).await,
-                1 => f = drive(&per_query_t, workers, total / 5, q).await,
-                _ => m = drive(&mutex_t, workers, total, q).await,
-            }
-        }
+        let [o, f, m] = rotated(
+            r,
+            async || drive(&ours_t, workers, total, q).await,
+            async || drive(&per_query_t, workers, total / 5, q).await,
+            async || drive(&mutex_t, workers, total, q).await,
+        )
+        .await;
         vs_f.push(o / f);
         vs_m.push(o / m);
         ov.push(o);
