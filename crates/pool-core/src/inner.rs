@@ -366,16 +366,17 @@ impl<M: Manager> Inner<M> {
     // ----- opening connections -------------------------------------------------
 
     /// Starts connects for waiters not yet covered by one in flight, while there
-    /// is capacity.
-    pub(crate) fn maybe_open(&self) {
+    /// is capacity. Returns whether it started one.
+    pub(crate) fn maybe_open(&self) -> bool {
+        let mut started = false;
         loop {
             if self.is_closed() {
-                return;
+                return started;
             }
             let waiting = self.waiters.count.load(SeqCst);
             let opening = self.opening.load(SeqCst);
             if opening >= waiting {
-                return;
+                return started;
             }
             if self
                 .opening
@@ -386,8 +387,9 @@ impl<M: Manager> Inner<M> {
             }
             if !self.start_open() {
                 self.opening.fetch_sub(1, SeqCst);
-                return;
+                return started;
             }
+            started = true;
         }
     }
 
@@ -785,8 +787,8 @@ impl<M: Manager> Drop for Inner<M> {
 }
 
 impl<M: Manager> Capacity for Inner<M> {
-    fn on_capacity(&self) {
-        self.maybe_open();
+    fn on_capacity(&self) -> bool {
+        self.maybe_open()
     }
 
     fn oldest_idle(&self) -> Option<(u64, usize)> {

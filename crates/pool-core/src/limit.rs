@@ -14,8 +14,9 @@ use crate::waiters::lock;
 
 /// What the total limit needs from a sub-pool, whatever its manager type.
 pub(crate) trait Capacity: Send + Sync {
-    /// Capacity freed up: start connects for waiters.
-    fn on_capacity(&self);
+    /// Capacity freed up: start connects for waiters. Returns whether one was
+    /// started (`false`: nobody there needs it, offer it to the next pool).
+    fn on_capacity(&self) -> bool;
     /// `(idle_since, slot)` of this pool's oldest idle connection.
     fn oldest_idle(&self) -> Option<(u64, usize)>;
     /// Closes the idle connection in `slot` if it is still idle.
@@ -112,20 +113,24 @@ impl TotalLimit {
             .any(|(_, slot, pool)| pool.evict(slot))
     }
 
-    /// Gives one unit back and wakes the longest-starved sub-pool.
+    /// Gives one unit back and offers it to the longest-starved sub-pool, then
+    /// to the next one, until one starts a connect with it or the total is full
+    /// again. A sub-pool stays on the list after its waiter was cancelled, timed
+    /// out or served by a return of its own; offering the room to that pool
+    /// alone would leave it unused while another key waits (issue 16).
     pub(crate) fn release(&self) {
         self.used.fetch_sub(1, SeqCst);
-        if !self.has_starved() {
-            return;
-        }
-        let next = {
-            let mut starved = lock(&self.starved);
-            let next = starved.pop_front();
-            self.starved_count.store(starved.len(), SeqCst);
-            next
-        };
-        if let Some(pool) = next.and_then(|p| p.upgrade()) {
-            pool.on_capacity();
+        while self.has_starved() && self.used() < self.max {
+            let next = {
+                let mut starved = lock(&self.starved);
+                let next = starved.pop_front();
+                self.starved_count.store(starved.len(), SeqCst);
+                next
+            };
+            let Some(next) = next else { return };
+            if next.upgrade().is_some_and(|pool| pool.on_capacity()) {
+                return;
+            }
         }
     }
 }

@@ -128,3 +128,102 @@ async fn keys_without_connections_are_forgotten() {
         "a forgotten key comes back on demand"
     );
 }
+
+/// Issue 16: ten keys fill the total; a wait for key A is cancelled, then key B
+/// waits, then one connection comes back. The freed room must reach B, not the
+/// sub-pool of A, which has nobody waiting any more.
+#[tokio::test(start_paused = true)]
+async fn room_freed_after_a_cancelled_wait_reaches_the_next_key() {
+    let config = PoolConfig {
+        max_size: 5,
+        acquire_timeout: Duration::from_secs(5),
+        ..PoolConfig::default()
+    };
+    let pool = KeyedPool::new("keyed", config, 10, |_: &u32| TestManager::new()).unwrap();
+    let mut held = Vec::new();
+    for key in 0..10u32 {
+        held.push(pool.get(&key).await.unwrap());
+    }
+    let a = tokio::time::timeout(Duration::from_millis(50), pool.get(&100)).await;
+    assert!(a.is_err(), "A waits: the total is full");
+    let b = {
+        let p = pool.clone();
+        tokio::spawn(async move { p.get(&200).await.map(|_| ()) })
+    };
+    settle().await;
+    assert!(!b.is_finished());
+    drop(held.pop());
+    let served = tokio::time::timeout(Duration::from_millis(100), b).await;
+    assert!(
+        matches!(served, Ok(Ok(Ok(())))),
+        "B must be served with nine of ten slots taken: {served:?}"
+    );
+    assert!(pool.total_size() <= 10);
+}
+
+/// Many keys, a small total, short holds and `get()`s cancelled at random
+/// instants: whenever a key has a parked `get()` while the total has room, that
+/// lasts a few milliseconds at most (the time for a connect to start).
+#[tokio::test(start_paused = true)]
+async fn room_in_the_total_never_idles_while_a_key_waits() {
+    const TOTAL: usize = 6;
+    const KEYS: u64 = 9;
+    let config = PoolConfig {
+        max_size: TOTAL,
+        acquire_timeout: Duration::from_secs(10),
+        ..PoolConfig::default()
+    };
+    let pool = KeyedPool::new("keyed", config, TOTAL, |_: &u64| TestManager::new()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for t in 0..10u64 {
+        let (pool, stop) = (pool.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = support::Rng::new(t + 1);
+            let mut timeouts = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let key = rng.below(KEYS);
+                let give_up = Duration::from_millis(1 + rng.below(8));
+                match tokio::time::timeout(give_up, pool.get(&key)).await {
+                    Ok(Ok(conn)) => {
+                        tokio::time::sleep(Duration::from_millis(5 + rng.below(40))).await;
+                        drop(conn);
+                    }
+                    Ok(Err(PoolError::Timeout { .. })) => timeouts += 1,
+                    Ok(Err(e)) => panic!("unexpected error: {e}"),
+                    Err(_) => {} // cancelled by us
+                }
+                tokio::time::sleep(Duration::from_millis(rng.below(20))).await;
+            }
+            timeouts
+        }));
+    }
+    // Sample every millisecond: a key waiting while the total has room.
+    let mut stuck_for = 0u32;
+    let mut worst = 0u32;
+    for _ in 0..3000 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let waiting: usize = pool
+            .keys()
+            .iter()
+            .filter_map(|k| pool.key_stats(k))
+            .map(|s| s.waiting)
+            .sum();
+        if waiting > 0 && pool.total_size() < TOTAL {
+            stuck_for += 1;
+            worst = worst.max(stuck_for);
+        } else {
+            stuck_for = 0;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut timeouts = 0;
+    for t in tasks {
+        timeouts += t.await.unwrap();
+    }
+    assert_eq!(timeouts, 0, "no get() may time out: holds are short");
+    assert!(
+        worst <= 3,
+        "a key waited {worst} ms while the total had room"
+    );
+}
