@@ -15,7 +15,18 @@ use crate::manager::Manager;
 use crate::timeout::lazy_timeout;
 use crate::waiters::Acquire;
 
-/// Checks out one connection within `timeout`, everything included (guarantee 4).
+/// How long a checkout may take.
+#[derive(Clone, Copy)]
+pub(crate) enum Budget {
+    /// Wait (queue, connect) and reset/check together within this much
+    /// (guarantee 4): `get()`, `get_timeout()`.
+    Total(Duration),
+    /// Never park; reset and check of the connection taken get
+    /// `connect_timeout`, as their own phase: `try_get()`.
+    NoWait,
+}
+
+/// Checks out one connection within `budget` (guarantee 4).
 ///
 /// Cancellation safety: the slot is owned either by the `Acquire` future (which
 /// gives it back on drop) or by a guard (which returns or closes it on drop) at
@@ -23,12 +34,16 @@ use crate::waiters::Acquire;
 /// nothing will release (guarantee 2).
 pub(crate) async fn acquire<'a, M: Manager>(
     pool: &'a Arc<Inner<M>>,
-    timeout: Duration,
+    budget: Budget,
     site: &'static Location<'static>,
 ) -> Result<PooledConnection<'a, M>, PoolError<M::Error>> {
     let inner: &Inner<M> = pool;
     let start = Instant::now();
-    let deadline = start + timeout;
+    let timeout = match budget {
+        Budget::Total(timeout) => Some(timeout),
+        Budget::NoWait => None,
+    };
+    let deadline = timeout.map(|t| start + t);
     // The pool's clock (nanoseconds since its epoch) at `start`, converted only
     // when fairness or a wait needs it: once, not once per use.
     let mut start_nanos: Option<u64> = None;
@@ -42,6 +57,22 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 if inner.is_closed() {
                     return Err(PoolError::Closed);
                 }
+                let (Some(timeout), Some(deadline)) = (timeout, deadline) else {
+                    // `try_get`: open one for a later call if nobody waits. A miss
+                    // is not an acquire timeout: the `timeouts` counter stays.
+                    if inner
+                        .waiters
+                        .count
+                        .load(std::sync::atomic::Ordering::SeqCst)
+                        == 0
+                    {
+                        inner.top_up_one();
+                    }
+                    return Err(PoolError::Timeout {
+                        waited: start.elapsed(),
+                        last_error: None,
+                    });
+                };
                 // No timer of our own while the pool's deadline task runs: it
                 // wakes us with `None` once `deadline` passed (`deadlines.rs`).
                 let own_timer = !inner.deadlines.is_running();
@@ -81,7 +112,7 @@ pub(crate) async fn acquire<'a, M: Manager>(
             let now = waited.unwrap_or(start);
             if !validate(inner, &mut guard, now, deadline).await {
                 guard.close_as(CloseReason::CheckFailed);
-                if Instant::now() >= deadline {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(timed_out(inner, start));
                 }
                 continue;
@@ -107,9 +138,10 @@ async fn validate<M: Manager>(
     inner: &Inner<M>,
     guard: &mut PooledConnection<'_, M>,
     now: Instant,
-    deadline: Instant,
+    deadline: Option<Instant>,
 ) -> bool {
-    let io_deadline = deadline.min(now + inner.config.connect_timeout);
+    let own = now + inner.config.connect_timeout;
+    let io_deadline = deadline.map_or(own, |d| d.min(own));
     // Dirty while the manager talks to the connection: a caller cancelled here
     // must not hand a half-reset connection to the next one.
     guard.set_dirty(true);

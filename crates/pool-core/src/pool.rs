@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::acquire::acquire;
+use crate::acquire::{acquire, Budget};
 use crate::builder::Builder;
 use crate::config::PoolConfig;
 use crate::dyn_pool::{BoxFuture, Pool};
@@ -93,7 +93,11 @@ impl<M: Manager> ConnectionPool<M> {
     ) -> impl Future<Output = Result<PooledConnection<'_, M>, PoolError<M::Error>>> + Send + '_
     {
         let site = Location::caller();
-        acquire(&self.inner, self.inner.config.acquire_timeout, site)
+        acquire(
+            &self.inner,
+            Budget::Total(self.inner.config.acquire_timeout),
+            site,
+        )
     }
 
     /// Like [`get`](Self::get) with another wait limit.
@@ -107,7 +111,7 @@ impl<M: Manager> ConnectionPool<M> {
     ) -> impl Future<Output = Result<PooledConnection<'_, M>, PoolError<M::Error>>> + Send + '_
     {
         let site = Location::caller();
-        acquire(&self.inner, timeout, site)
+        acquire(&self.inner, Budget::Total(timeout), site)
     }
 
     /// Like [`get`](Self::get), returning a guard that does not borrow this handle
@@ -122,46 +126,31 @@ impl<M: Manager> ConnectionPool<M> {
     {
         let site = Location::caller();
         async move {
-            acquire(&self.inner, self.inner.config.acquire_timeout, site)
-                .await
-                .map(PooledConnection::into_owned)
+            acquire(
+                &self.inner,
+                Budget::Total(self.inner.config.acquire_timeout),
+                site,
+            )
+            .await
+            .map(PooledConnection::into_owned)
         }
     }
 
-    /// Checks out an idle connection without waiting for one: when none is idle it
-    /// fails at once with `Timeout { waited: 0 }` (and starts opening one if there
-    /// is room, so that a later call may succeed). It still runs `reset` / `check`
-    /// on the connection it takes.
+    /// Checks out an idle connection without waiting for one: when none is idle
+    /// (or parked callers have waited past `fairness_window` and come first) it
+    /// fails at once with `Timeout` (and starts opening one if there is room and
+    /// nobody waits, so that a later call may succeed). The connection it takes
+    /// is still reset and checked, each under `connect_timeout` as in `get()`.
     ///
     /// # Errors
-    /// `Timeout` when no connection is idle; `Closed`.
+    /// `Timeout` when no connection can be taken now; `Closed`.
     #[track_caller]
     pub fn try_get(
         &self,
     ) -> impl Future<Output = Result<PooledConnection<'_, M>, PoolError<M::Error>>> + Send + '_
     {
         let site = Location::caller();
-        async move {
-            if self.inner.is_closed() {
-                return Err(PoolError::Closed);
-            }
-            if self.inner.idle.count() == 0 {
-                if self
-                    .inner
-                    .waiters
-                    .count
-                    .load(std::sync::atomic::Ordering::SeqCst)
-                    == 0
-                {
-                    self.inner.top_up_one();
-                }
-                return Err(PoolError::Timeout {
-                    waited: Duration::ZERO,
-                    last_error: None,
-                });
-            }
-            acquire(&self.inner, Duration::from_millis(1), site).await
-        }
+        acquire(&self.inner, Budget::NoWait, site)
     }
 
     /// Checks out a connection from code that is not async, blocking the thread.
@@ -174,9 +163,13 @@ impl<M: Manager> ConnectionPool<M> {
     pub fn get_blocking(&self) -> Result<PooledConnection<'static, M>, PoolError<M::Error>> {
         let site = Location::caller();
         let fut = async move {
-            acquire(&self.inner, self.inner.config.acquire_timeout, site)
-                .await
-                .map(PooledConnection::into_owned)
+            acquire(
+                &self.inner,
+                Budget::Total(self.inner.config.acquire_timeout),
+                site,
+            )
+            .await
+            .map(PooledConnection::into_owned)
         };
         if tokio::runtime::Handle::try_current().is_err() {
             return self.inner.handle.block_on(fut);

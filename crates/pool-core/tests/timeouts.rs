@@ -250,3 +250,49 @@ fn a_wait_still_times_out_after_the_pools_runtime_shut_down() {
     });
     drop(held);
 }
+
+/// Issue 16: `try_get()` does not wait for a connection, but the reset and the
+/// check of the one it takes get their own budget (`connect_timeout`), as in
+/// `get()`: a healthy connection whose check takes 50 ms is not closed.
+#[tokio::test(start_paused = true)]
+async fn try_get_gives_check_and_reset_their_own_budget() {
+    let manager = TestManager::new();
+    let (counts, script) = manager.handles();
+    let pool = ConnectionPool::builder()
+        .validate_after(Duration::ZERO)
+        .connect_timeout(Duration::from_secs(1))
+        .build(manager)
+        .unwrap();
+    drop(pool.get().await.unwrap());
+    script.lock().unwrap().check = Act::Slow(Duration::from_millis(50));
+    script.lock().unwrap().reset = Act::Slow(Duration::from_millis(20));
+    let start = Instant::now();
+    let conn = pool.try_get().await;
+    assert!(conn.is_ok(), "{:?}", conn.err());
+    assert_eq!(start.elapsed(), Duration::from_millis(70));
+    drop(conn);
+    assert_eq!(pool.stats().closed_check_failed, 0);
+    assert_eq!(counts.connects(), 1);
+}
+
+/// `try_get()` never parks: with nothing idle it fails at once, even when a
+/// connect it started would finish a moment later.
+#[tokio::test(start_paused = true)]
+async fn try_get_never_waits() {
+    let pool = ConnectionPool::builder()
+        .build(TestManager::new().connect_with(Act::Slow(Duration::from_millis(5))))
+        .unwrap();
+    let start = Instant::now();
+    let err = pool.try_get().await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert!(
+        matches!(err, PoolError::Timeout { waited, .. } if waited.is_zero()),
+        "{err}"
+    );
+    settle().await;
+    tokio::time::sleep(Duration::from_millis(6)).await;
+    assert!(
+        pool.try_get().await.is_ok(),
+        "the connect it started is there"
+    );
+}
