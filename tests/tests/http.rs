@@ -357,6 +357,10 @@ async fn a_server_that_is_down_is_a_typed_connect_error_within_the_connect_timeo
     let start = Instant::now();
     let err = pool.send(pool.get("ok").unwrap()).await.unwrap_err();
     assert!(matches!(err, HttpError::Connect { .. }), "{err}");
+    assert!(
+        err.to_string().contains("Connection refused"),
+        "the cause is named: {err}"
+    );
     assert!(start.elapsed() < Duration::from_secs(2));
     let s = pool.stats();
     assert_eq!(s.retries, 1, "a connect error of a GET is retried");
@@ -401,6 +405,10 @@ async fn tls_is_verified_unless_the_certificate_is_trusted_and_alpn_picks_http2(
     let strict = HttpPool::new("strict", config(&url)).unwrap();
     let err = strict.send(strict.get("ok").unwrap()).await.unwrap_err();
     assert!(matches!(err, HttpError::Connect { .. }), "{err}");
+    assert!(
+        err.to_string().contains("certificate"),
+        "the cause is named: {err}"
+    );
     assert_eq!(server.seen.hits("/ok"), 0);
 
     let trusting = HttpPool::new(

@@ -158,6 +158,11 @@ async fn the_database_error_comes_through_as_the_source() {
         .await
         .unwrap_err();
     assert_eq!(err.sqlstate(), Some("42P01"));
+    let text = err.to_string();
+    assert!(
+        text.contains(r#"relation "no_such_table_here" does not exist (42P01)"#),
+        "{text}"
+    );
     let mut chain = String::new();
     let mut e: Option<&dyn std::error::Error> = Some(&err);
     while let Some(x) = e {
@@ -186,6 +191,13 @@ async fn a_wrong_password_fails_fast_with_the_auth_error() {
         err,
         SqlError::Pool(PoolError::Backend(DbError::Postgres(_)))
     ));
+    // What a person reads in a log line names the cause (issue 16).
+    let text = err.to_string();
+    assert!(
+        text.contains(r#"password authentication failed for user "postgres""#)
+            && text.contains("28P01"),
+        "{text}"
+    );
     for text in [
         err.to_string(),
         format!("{err:?}"),
@@ -219,6 +231,7 @@ async fn an_unreachable_host_fails_fast() {
         matches!(err, SqlError::Pool(PoolError::Backend(_))),
         "{err}"
     );
+    assert!(err.to_string().contains("Connection refused"), "{err}");
 }
 
 #[tokio::test]

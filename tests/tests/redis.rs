@@ -233,6 +233,10 @@ async fn a_wrong_password_fails_at_once_with_the_auth_error() {
     let e = err.redis_error().expect("a redis error");
     assert_eq!(e.kind(), redis::ErrorKind::AuthenticationFailed, "{e}");
     assert!(!format!("{err} {err:?}").contains("wrong-staple"));
+    assert!(
+        err.to_string().contains("Password authentication failed"),
+        "the server's message is named: {err}"
+    );
     // The exclusive lane fails fast too, with the same cause.
     let ok = RedisPool::connect(&server.url(), config(1, 1))
         .await

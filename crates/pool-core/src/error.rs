@@ -32,8 +32,9 @@ pub enum PoolError<E> {
         /// The `connect_timeout` in force.
         timeout: Duration,
     },
-    /// The backend refused: a wrong password, TLS failure, connection refused, …
-    #[error("backend error: {0}")]
+    /// Opening a connection failed: a wrong password, TLS failure, connection
+    /// refused, … The backend's error says which (and is the `source()`).
+    #[error("cannot connect: {0}")]
     Backend(#[source] E),
     /// The pool was closed.
     #[error("the pool is closed")]

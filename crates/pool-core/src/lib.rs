@@ -16,6 +16,7 @@ mod acquire;
 #[cfg(feature = "bb8")]
 mod bb8_compat;
 mod builder;
+mod chain;
 mod config;
 mod deadlines;
 mod dyn_pool;
@@ -49,3 +50,9 @@ pub use keyed::KeyedPool;
 pub use manager::Manager;
 pub use pool::ConnectionPool;
 pub use stats::{Stats, StripedCounter};
+
+/// Helpers the protocol crates share (one implementation each); not pool
+/// vocabulary.
+pub mod util {
+    pub use crate::chain::ErrorChain;
+}

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use pool_core::util::ErrorChain;
+
 /// Why a pool-http request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -20,7 +22,7 @@ pub enum HttpError {
         waited: Duration,
     },
     /// The connection could not be opened (refused, DNS, TLS verification…).
-    #[error("{service}: cannot connect to {host}")]
+    #[error("{service}: cannot connect to {host}: {}", ErrorChain(.source))]
     Connect {
         /// The service (pool) name.
         service: String,
@@ -31,7 +33,7 @@ pub enum HttpError {
         source: reqwest::Error,
     },
     /// The request ran past `request_timeout` (or `connect_timeout`).
-    #[error("{service}: request to {host} timed out")]
+    #[error("{service}: request to {host} timed out: {}", ErrorChain(.source))]
     Timeout {
         /// The service (pool) name.
         service: String,
@@ -42,7 +44,7 @@ pub enum HttpError {
         source: reqwest::Error,
     },
     /// Any other failure of the request.
-    #[error("{service}: request to {host} failed")]
+    #[error("{service}: request to {host} failed: {}", ErrorChain(.source))]
     Request {
         /// The service (pool) name.
         service: String,

@@ -6,9 +6,12 @@ use pool_core::PoolError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DbError {
-    /// PostgreSQL (SQLSTATE and message through `code()` / `as_db_error()`).
+    /// PostgreSQL. `Display` names the server's severity, message and SQLSTATE
+    /// (`postgres: FATAL: password authentication failed for user "app"
+    /// (28P01)`), or the I/O cause (`connection refused`); the error itself is
+    /// the `source()`.
     #[cfg(feature = "postgres")]
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", PgCause(.0))]
     Postgres(#[source] tokio_postgres::Error),
     /// SQLite.
     #[cfg(feature = "sqlite")]
@@ -24,6 +27,34 @@ pub enum DbError {
     /// A blocking SQLite call panicked or was cancelled by runtime shutdown.
     #[error("blocking task failed: {0}")]
     Task(String),
+}
+
+/// What tokio-postgres keeps one level down: its own `Display` says only
+/// `db error` or `error connecting to server`.
+#[cfg(feature = "postgres")]
+struct PgCause<'a>(&'a tokio_postgres::Error);
+
+#[cfg(feature = "postgres")]
+impl std::fmt::Display for PgCause<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(db) = self.0.as_db_error() else {
+            return pool_core::util::ErrorChain(self.0).fmt(f);
+        };
+        write!(
+            f,
+            "{}: {} ({})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        )?;
+        if let Some(detail) = db.detail() {
+            write!(f, "; detail: {detail}")?;
+        }
+        if let Some(hint) = db.hint() {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a pool-sql call failed.
