@@ -1,19 +1,24 @@
-//! The checkout path of `get()`: fast path, wait, then reset and check under the
-//! acquire deadline.
+//! The checkout path of `get()`: fast path, wait ([`Acquire`], parked in the
+//! wait queue), then reset and check under the acquire deadline.
 
+use std::future::Future;
 use std::panic::Location;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::error::PoolError;
 use crate::guard::{PoolRef, PooledConnection};
-use crate::inner::{CloseReason, Inner};
+use crate::inner::Inner;
 use crate::manager::Manager;
+use crate::slots::Held;
+use crate::stats::CloseReason;
 use crate::timeout::lazy_timeout;
-use crate::waiters::Acquire;
+use crate::waiters::{Outcome, Waiter};
 
 /// How long a checkout may take.
 #[derive(Clone, Copy)]
@@ -51,8 +56,8 @@ pub(crate) async fn acquire<'a, M: Manager>(
     // both the reset/check clock and the wait statistics.
     let mut waited: Option<Instant> = None;
     loop {
-        let idx = match inner.try_fast(|| *start_nanos.get_or_insert_with(|| inner.nanos(start))) {
-            Some(idx) => idx,
+        let slot = match inner.try_fast(|| *start_nanos.get_or_insert_with(|| inner.nanos(start))) {
+            Some(slot) => slot,
             None => {
                 if inner.is_closed() {
                     return Err(PoolError::Closed);
@@ -60,12 +65,7 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 let (Some(timeout), Some(deadline)) = (timeout, deadline) else {
                     // `try_get`: open one for a later call if nobody waits. A miss
                     // is not an acquire timeout: the `timeouts` counter stays.
-                    if inner
-                        .waiters
-                        .count
-                        .load(std::sync::atomic::Ordering::SeqCst)
-                        == 0
-                    {
+                    if inner.waiters.len() == 0 {
                         inner.top_up_one();
                     }
                     return Err(PoolError::Timeout {
@@ -75,7 +75,7 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 };
                 // No timer of our own while the pool's deadline task runs: it
                 // wakes us with `None` once `deadline` passed (`deadlines.rs`).
-                let own_timer = !inner.deadlines.is_running();
+                let own_timer = !inner.waiters.deadlines().is_running();
                 let since = *start_nanos.get_or_insert_with(|| inner.nanos(start));
                 let wait = Acquire {
                     inner,
@@ -88,23 +88,16 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 } else {
                     wait.await
                 };
-                let idx = match got? {
-                    Some(idx) => idx,
+                let slot = match got? {
+                    Some(slot) => slot,
                     None => return Err(timed_out(inner, start)),
                 };
                 waited = Some(Instant::now());
-                idx
+                slot
             }
         };
         // Guard before await: from here on a cancelled caller returns the slot.
-        // SAFETY: `try_fast` / `Acquire` transferred ownership of `idx` to us, and
-        // we pass it to the guard.
-        let Some(mut guard) =
-            (unsafe { PooledConnection::from_slot(PoolRef::Borrowed(pool), idx) })
-        else {
-            inner.free_slot(idx);
-            continue;
-        };
+        let mut guard = PooledConnection::from_slot(PoolRef::Borrowed(pool), slot);
         if guard.entry().fresh {
             guard.entry_mut().fresh = false;
             inner.counters.fresh_handouts.fetch_add(1, Relaxed);
@@ -127,7 +120,7 @@ pub(crate) async fn acquire<'a, M: Manager>(
         } else {
             inner.counters.acquired_fast.incr();
         }
-        inner.track_checkout(idx, site);
+        inner.track_checkout(guard.slot(), site);
         return Ok(guard);
     }
 }
@@ -173,4 +166,80 @@ fn timed_out<M: Manager>(inner: &Inner<M>, start: Instant) -> PoolError<M::Error
 
 fn nanos_u64(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Parks until a connection is handed over or an idle one can be taken.
+/// Resolves to the held slot, or `None` once its deadline passed.
+///
+/// Cancellation safety: dropping it at any point dequeues the waiter, and a slot
+/// that was handed over in the meantime is released again (see `Drop`).
+struct Acquire<'a, M: Manager> {
+    inner: &'a Inner<M>,
+    /// When the `get()` began, on the pool's clock: its age for fairness.
+    since: u64,
+    /// Nanoseconds since the pool's epoch.
+    deadline: u64,
+    /// Set once queued; cleared when the waiter has left the queue.
+    waiter: Option<Arc<Waiter<M::Error>>>,
+}
+
+impl<M: Manager> Future for Acquire<'_, M> {
+    type Output = Result<Option<Held>, PoolError<M::Error>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.inner;
+        let Some(w) = self.waiter.clone() else {
+            // First poll: join the queue, then look again — a return that landed
+            // between the caller's failed fast path and our push saw no waiter and
+            // left its connection idle (the lost wake-up of bb8 #122 / sqlx #453).
+            let w = Waiter::new(self.since, self.deadline, cx.waker());
+            if inner.waiters.join(w.clone()) {
+                inner.wake_deadlines();
+            }
+            self.waiter = Some(w.clone());
+            if inner.is_closed() {
+                return Poll::Ready(self.leave_with(Err(PoolError::Closed)));
+            }
+            if let Some(slot) = inner.take_idle_as_waiter(&w) {
+                return Poll::Ready(self.leave_with(Ok(Some(slot))));
+            }
+            inner.maybe_open();
+            return Poll::Pending;
+        };
+        let done = match w.poll_outcome(cx.waker()) {
+            Outcome::Waiting => return Poll::Pending,
+            Outcome::Notified => {
+                return match inner.take_idle_as_waiter(&w) {
+                    Some(slot) => Poll::Ready(self.leave_with(Ok(Some(slot)))),
+                    None => Poll::Pending,
+                };
+            }
+            Outcome::Handed(slot) => Ok(Some(slot)),
+            Outcome::Failed(e) => Err(e),
+            Outcome::Closed => Err(PoolError::Closed),
+            Outcome::TimedOut => Ok(None),
+        };
+        // A giver dequeued us: nothing to leave.
+        self.waiter = None;
+        Poll::Ready(done)
+    }
+}
+
+impl<M: Manager> Acquire<'_, M> {
+    /// Leaves the queue after taking `result` by ourselves, giving back anything
+    /// a giver handed us meanwhile.
+    fn leave_with<T>(&mut self, result: T) -> T {
+        if let Some(w) = self.waiter.take() {
+            self.inner.leave_queue(&w);
+        }
+        result
+    }
+}
+
+impl<M: Manager> Drop for Acquire<'_, M> {
+    fn drop(&mut self) {
+        if let Some(w) = self.waiter.take() {
+            self.inner.leave_queue(&w);
+        }
+    }
 }

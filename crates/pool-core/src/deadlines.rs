@@ -1,9 +1,7 @@
 //! One timer per pool for the deadlines of parked `get()`s (guarantee 4).
 //!
 //! A timer per wait costs a timer-wheel insert and removal for every `get()`
-//! that parks: 627 instructions of a 13 762-instruction PostgreSQL query with
-//! 64 tasks on 16 connections (callgrind, `benches/examples/sql_cost.rs`). Here
-//! each waiter only records its deadline; one task per pool sleeps until the
+//! that parks (docs/benchmarks.md has the measured cost). Here each waiter only records its deadline; one task per pool sleeps until the
 //! earliest deadline it was told of and, when it fires, times out every waiter
 //! whose deadline has passed. Waiters of one pool mostly share one
 //! `acquire_timeout` and queue in arrival order, so a new waiter's deadline is
@@ -22,11 +20,15 @@ use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
-use crate::inner::Inner;
-use crate::manager::Manager;
+/// What the deadline task needs of its pool, whatever its manager type.
+pub(crate) trait Expire: Send + Sync {
+    /// Times out every waiter whose deadline has passed.
+    fn expire_waiters(&self);
+}
 
 /// The state shared by a pool and its deadline task.
 pub(crate) struct Deadlines {
@@ -55,7 +57,7 @@ impl Deadlines {
         })
     }
 
-    /// A waiter with `deadline` joined the queue. Call with the queue locked;
+    /// A waiter with `deadline` joins the queue. Call with the queue locked;
     /// returns whether the task must be woken (call [`Deadlines::wake`] after
     /// unlocking).
     pub(crate) fn on_park(&self, deadline: u64) -> bool {
@@ -79,15 +81,19 @@ impl Deadlines {
         self.spawned.load(SeqCst)
     }
 
-    /// Wakes the task, spawning it if it is not alive.
-    pub(crate) fn wake<M: Manager>(self: &Arc<Self>, inner: &Inner<M>) {
+    /// Wakes the task, spawning it on `handle` if it is not alive. `epoch` is
+    /// the origin of the pool's nanosecond clock.
+    pub(crate) fn wake(
+        self: &Arc<Self>,
+        handle: &Handle,
+        pool: impl FnOnce() -> Weak<dyn Expire>,
+        epoch: Instant,
+    ) {
         if !self.spawned.swap(true, SeqCst) {
             // On a runtime that has shut down the future is dropped at once,
             // and `Alive` clears `spawned` again.
             let alive = Alive(self.clone());
-            inner
-                .handle
-                .spawn(run(alive, inner.me.clone(), inner.epoch));
+            handle.spawn(run(alive, pool(), epoch));
         } else {
             self.wake.notify_one();
         }
@@ -112,7 +118,7 @@ impl Drop for Alive {
 
 /// The deadline task. Holds the pool only weakly, like the reaper: it never
 /// keeps a dropped pool alive.
-async fn run<M: Manager>(alive: Alive, pool: Weak<Inner<M>>, epoch: Instant) {
+async fn run(alive: Alive, pool: Weak<dyn Expire>, epoch: Instant) {
     let d = &alive.0;
     loop {
         if d.stopped.load(SeqCst) {

@@ -5,9 +5,10 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::inner::{CloseReason, Inner};
+use crate::inner::Inner;
 use crate::manager::Manager;
-use crate::slots::Entry;
+use crate::slots::{Entry, Held};
+use crate::stats::CloseReason;
 
 /// How a guard reaches its pool: borrowed from a `ConnectionPool` handle (no
 /// reference-count traffic on the hot path) or owned (`'static`, for spawning).
@@ -34,11 +35,12 @@ impl<M: Manager> Deref for PoolRef<'_, M> {
 /// return path never spawns and never blocks.
 pub struct PooledConnection<'a, M: Manager> {
     pool: PoolRef<'a, M>,
-    idx: usize,
-    /// The entry in slot `idx`, which this guard owns (slots.rs, ownership
-    /// protocol); `None` once consumed by `Drop`, `detach`, `into_owned` or
-    /// `close_as`.
-    entry: Option<NonNull<Entry<M::Connection>>>,
+    /// The slot this guard holds; `None` once consumed by `Drop`, `detach`,
+    /// `into_owned` or `close_as` (each takes the guard by value, so nothing
+    /// reads `entry` afterwards).
+    slot: Option<Held>,
+    /// The entry of `slot`, valid while it is held (slots.rs).
+    entry: NonNull<Entry<M::Connection>>,
     dirty: bool,
     touch: bool,
 }
@@ -52,37 +54,40 @@ unsafe impl<M: Manager> Send for PooledConnection<'_, M> where M::Connection: Se
 unsafe impl<M: Manager> Sync for PooledConnection<'_, M> where M::Connection: Sync {}
 
 impl<'a, M: Manager> PooledConnection<'a, M> {
-    /// A guard over the entry in slot `idx`, or `None` if the slot is empty.
-    ///
-    /// # Safety
-    /// The caller owns `idx` and passes that ownership to the guard.
-    pub(crate) unsafe fn from_slot(pool: PoolRef<'a, M>, idx: usize) -> Option<Self> {
-        // SAFETY: the caller owns `idx`.
-        let entry = unsafe { pool.slots.entry_ptr(idx) }?;
-        Some(PooledConnection {
+    /// A guard over a held slot.
+    pub(crate) fn from_slot(pool: PoolRef<'a, M>, mut slot: Held) -> Self {
+        let entry = pool.slots.entry_ptr(&mut slot);
+        PooledConnection {
             pool,
-            idx,
-            entry: Some(entry),
+            slot: Some(slot),
+            entry,
             dirty: false,
             touch: true,
-        })
+        }
+    }
+
+    /// The slot, which only the consuming methods take.
+    fn take_slot(&mut self) -> Held {
+        self.slot
+            .take()
+            .expect("a guard holds its slot until it is consumed")
+    }
+
+    pub(crate) fn slot(&self) -> &Held {
+        self.slot
+            .as_ref()
+            .expect("a guard holds its slot until it is consumed")
     }
 
     pub(crate) fn entry_mut(&mut self) -> &mut Entry<M::Connection> {
-        let ptr = self
-            .entry
-            .expect("a guard holds its entry until it is consumed");
-        // SAFETY: this guard owns the slot, so the entry stays in place and
+        // SAFETY: this guard holds the slot, so the entry stays in place and
         // nobody else touches it; `&mut self` makes this the only reference.
-        unsafe { &mut *ptr.as_ptr() }
+        unsafe { &mut *self.entry.as_ptr() }
     }
 
     pub(crate) fn entry(&self) -> &Entry<M::Connection> {
-        let ptr = self
-            .entry
-            .expect("a guard holds its entry until it is consumed");
         // SAFETY: as in `entry_mut`; `&self` allows only shared references.
-        unsafe { ptr.as_ref() }
+        unsafe { self.entry.as_ref() }
     }
 
     /// Returns without counting as a use (the reaper's probe).
@@ -92,9 +97,8 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
 
     /// Closes the connection now, counted under `reason`.
     pub(crate) fn close_as(mut self, reason: CloseReason) {
-        if self.entry.take().is_some() {
-            self.pool.close_taken(self.idx, reason);
-        }
+        let slot = self.take_slot();
+        self.pool.close_taken(slot, reason);
     }
 
     /// Marks the connection dirty (or clean again). A dirty connection is closed on
@@ -109,14 +113,9 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// Takes the connection out of the pool for good; its slot is freed, so the pool
     /// may open another one.
     pub fn detach(mut self) -> M::Connection {
-        self.entry
-            .take()
-            .expect("a guard holds its entry until it is consumed");
-        // SAFETY: this guard owned `idx`; the entry leaves the slot before the
-        // slot is freed.
-        let entry =
-            unsafe { self.pool.slots.take(self.idx) }.expect("an owned slot holds its entry");
-        self.pool.free_slot(self.idx);
+        let slot = self.take_slot();
+        let (entry, vacant) = self.pool.slots.vacate(slot);
+        self.pool.free(vacant);
         entry.conn
     }
 
@@ -135,8 +134,8 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
         let pool = Arc::clone(&self.pool);
         PooledConnection {
             pool: PoolRef::Owned(pool),
-            idx: self.idx,
-            entry: self.entry.take(),
+            slot: Some(self.take_slot()),
+            entry: self.entry,
             dirty: self.dirty,
             touch: self.touch,
         }
@@ -158,8 +157,8 @@ impl<M: Manager> DerefMut for PooledConnection<'_, M> {
 
 impl<M: Manager> Drop for PooledConnection<'_, M> {
     fn drop(&mut self) {
-        if self.entry.take().is_some() {
-            self.pool.checkin(self.idx, self.dirty, self.touch);
+        if let Some(slot) = self.slot.take() {
+            self.pool.checkin(slot, self.dirty, self.touch);
         }
     }
 }
@@ -168,7 +167,7 @@ impl<M: Manager> fmt::Debug for PooledConnection<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledConnection")
             .field("pool", &self.pool.name)
-            .field("slot", &self.idx)
+            .field("slot", &self.slot.as_ref().map(Held::index))
             .field("dirty", &self.dirty)
             .finish_non_exhaustive()
     }

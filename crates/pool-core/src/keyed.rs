@@ -15,6 +15,7 @@ use crate::error::PoolError;
 use crate::guard::PooledConnection;
 use crate::health::Health;
 use crate::limit::TotalLimit;
+use crate::lock::{read, write};
 use crate::manager::Manager;
 use crate::pool::ConnectionPool;
 use crate::stats::Stats;
@@ -177,14 +178,6 @@ where
     fn sub_pools(&self) -> Vec<ConnectionPool<M>> {
         read(&self.inner.pools).values().cloned().collect()
     }
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|p| p.into_inner())
 }
 
 impl<K, M: Manager> fmt::Debug for KeyedPool<K, M> {

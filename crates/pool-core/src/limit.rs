@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, Weak};
 
-use crate::waiters::lock;
+use crate::lock::lock;
 
 /// What the total limit needs from a sub-pool, whatever its manager type.
 pub(crate) trait Capacity: Send + Sync {

@@ -222,10 +222,7 @@ impl<M: Manager> ConnectionPool<M> {
     /// pin guarantee 8 (the idle fast path takes no lock).
     #[doc(hidden)]
     pub fn queue_lock_count(&self) -> u64 {
-        self.inner
-            .waiters
-            .locks
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.waiters.lock_count()
     }
 
     /// Runs one reaper pass now (what the reaper does every `reap_interval`).

@@ -1,13 +1,19 @@
-//! Fixed connection slots and the two atomic bitmaps that say who owns each one.
+//! Fixed connection slots, the two atomic bitmaps that say who owns each one,
+//! and the tokens that carry that ownership.
 //!
-//! Ownership protocol (the safety argument of every `unsafe` block in the engine):
-//! a slot index is owned by exactly one party at a time.
+//! Ownership protocol: a slot index is owned by exactly one party at a time.
 //! - bit set in `idle`: the pool owns it; whoever clears the bit (`fetch_and`
-//!   observing it set) becomes the owner;
-//! - bit set in `free`: the slot holds no connection; whoever clears the bit may
-//!   open a connection into it;
-//! - neither bit: a guard, an opening task, the reaper or a waiter being handed
-//!   the connection owns it, and only the owner touches the cell.
+//!   observing it set) becomes the owner and gets a [`Held`] token;
+//! - bit set in `free`: the slot holds no connection; whoever clears the bit
+//!   gets a [`Vacant`] token and may open a connection into it;
+//! - neither bit: the holder of the token (a guard, an opening task, the reaper,
+//!   a waiter being handed the connection) owns it, and only it touches the cell.
+//!
+//! The tokens are neither `Copy` nor `Clone` and are `#[must_use]`: putting a
+//! slot back, filling it, emptying it and freeing it consume them, so "the
+//! caller owns slot i" is checked by the compiler instead of restated at every
+//! use, and a `Held` slot always holds an entry. Only this module creates
+//! tokens (from the bitmaps, or from the index a waiter's state carries).
 //!
 //! Setting a bit is a release (`SeqCst` `fetch_or`), clearing one an acquire, so the
 //! cell's contents travel with the ownership.
@@ -19,7 +25,6 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 use tokio::time::Instant;
 
 use crate::padded::CachePadded;
-
 /// One bit per slot, in 64-bit words, each word on its own cache line.
 pub(crate) struct Bitmap {
     words: Box<[CachePadded<AtomicU64>]>,
@@ -105,6 +110,38 @@ impl Bitmap {
     }
 }
 
+/// Ownership of a slot that holds a connection. Consumed by
+/// [`Slots::put_idle`], [`Slots::vacate`] or [`Held::into_raw`].
+#[must_use = "a held slot must be put back, vacated or handed over"]
+#[derive(Debug)]
+pub(crate) struct Held(usize);
+
+/// Ownership of a slot that holds no connection. Consumed by
+/// [`Slots::fill`] or [`Slots::free`].
+#[must_use = "a vacant slot must be filled or freed"]
+#[derive(Debug)]
+pub(crate) struct Vacant(usize);
+
+impl Held {
+    pub(crate) fn index(&self) -> usize {
+        self.0
+    }
+
+    /// The index, to travel through a waiter's atomic state.
+    pub(crate) fn into_raw(self) -> usize {
+        self.0
+    }
+
+    /// The token again, from the index [`Held::into_raw`] gave.
+    ///
+    /// # Safety
+    /// `idx` came from `into_raw` of a token of this pool, and no other token
+    /// for it was made since.
+    pub(crate) unsafe fn from_raw(idx: usize) -> Self {
+        Held(idx)
+    }
+}
+
 /// A pooled connection with its timestamps.
 pub(crate) struct Entry<C> {
     pub(crate) conn: C,
@@ -121,6 +158,7 @@ pub(crate) struct Entry<C> {
 
 /// Per-slot storage plus what the reaper and eviction read without owning the slot.
 pub(crate) struct Slot<C> {
+    /// `Some` exactly while a `Held` token or the `idle` bit stands for it.
     entry: UnsafeCell<Option<Entry<C>>>,
     /// Nanoseconds since the pool's epoch when the slot last went idle; read by
     /// keyed-pool eviction to find the oldest idle connection without taking it.
@@ -131,13 +169,18 @@ pub(crate) struct Slot<C> {
     pub(crate) site: AtomicPtr<std::panic::Location<'static>>,
 }
 
+/// The slots of one pool and the bitmaps that hand them out.
 pub(crate) struct Slots<C> {
     /// Each slot on its own cache lines: two cores returning connections to
     /// neighbouring slots must not write to the same line.
     slots: Box<[CachePadded<Slot<C>>]>,
+    /// Slots holding an idle connection: the lock-free fast path.
+    idle: Bitmap,
+    /// Slots holding no connection.
+    free: Bitmap,
 }
 
-// SAFETY: a cell is only touched by the single owner of its index (module docs);
+// SAFETY: a cell is only touched by the holder of its token (module docs);
 // ownership moves through SeqCst bitmap operations or a waiter's atomic state, which
 // order the accesses. `C: Send` is enough because a connection is used by one
 // owner at a time, never shared.
@@ -155,44 +198,103 @@ impl<C> Slots<C> {
                 })
             })
             .collect();
-        Slots { slots }
+        Slots {
+            slots,
+            idle: Bitmap::new(len, false),
+            free: Bitmap::new(len, true),
+        }
     }
 
     pub(crate) fn meta(&self, i: usize) -> &Slot<C> {
         &self.slots[i]
     }
 
-    /// Stores an entry in slot `i`.
-    ///
-    /// # Safety
-    /// The caller owns index `i` (see the module docs).
+    // ----- idle slots ------------------------------------------------------------
+
+    /// The lowest idle slot (LIFO: hot connections stay hot).
     #[inline]
-    pub(crate) unsafe fn put(&self, i: usize, entry: Entry<C>) {
-        // SAFETY: the caller owns index `i`, so nobody else reads or writes the cell.
-        unsafe { *self.slots[i].entry.get() = Some(entry) }
+    pub(crate) fn take_idle_lowest(&self) -> Option<Held> {
+        self.idle.take_lowest().map(Held)
     }
 
-    /// The entry in slot `i`, where it stays while checked out: a guard works on
-    /// it in place instead of moving it out and back (two copies of the whole
-    /// entry per checkout, measurable for a PostgreSQL client).
-    ///
-    /// # Safety
-    /// The caller owns index `i` (see the module docs). The pointer is valid
-    /// until the entry is taken or the slot handed on; the `Slots` never move.
-    #[inline]
-    pub(crate) unsafe fn entry_ptr(&self, i: usize) -> Option<NonNull<Entry<C>>> {
-        // SAFETY: the caller owns index `i`, so nobody else reads or writes the cell.
-        unsafe { (*self.slots[i].entry.get()).as_mut().map(NonNull::from) }
+    /// The first idle slot at or after `start`, wrapping (FIFO-like rotation).
+    pub(crate) fn take_idle_from(&self, start: usize) -> Option<Held> {
+        self.idle.take_from(start).map(Held)
     }
 
-    /// Takes the entry out of slot `i`.
-    ///
-    /// # Safety
-    /// The caller owns index `i` (see the module docs).
+    /// Slot `i` if it is idle now.
     #[inline]
-    pub(crate) unsafe fn take(&self, i: usize) -> Option<Entry<C>> {
-        // SAFETY: the caller owns index `i`, so nobody else reads or writes the cell.
-        unsafe { (*self.slots[i].entry.get()).take() }
+    pub(crate) fn try_take_idle(&self, i: usize) -> Option<Held> {
+        self.idle.try_take(i).then_some(Held(i))
+    }
+
+    /// Gives a held slot back to the idle set, for whoever takes it next.
+    #[inline]
+    pub(crate) fn put_idle(&self, slot: Held) {
+        self.idle.set(slot.0);
+    }
+
+    pub(crate) fn any_idle(&self) -> bool {
+        self.idle.any()
+    }
+
+    pub(crate) fn idle_count(&self) -> usize {
+        self.idle.count()
+    }
+
+    /// The idle slots at this instant (for the reaper and eviction).
+    pub(crate) fn idle_snapshot(&self) -> Vec<usize> {
+        self.idle.snapshot()
+    }
+
+    // ----- the entry of a held slot ----------------------------------------------
+
+    /// The entry of a held slot, where it stays while checked out: a guard works
+    /// on it in place instead of moving it out and back (two copies of the
+    /// whole entry per checkout, measurable for a PostgreSQL client). The
+    /// pointer is valid while `slot` is held; the `Slots` never move.
+    #[inline]
+    pub(crate) fn entry_ptr(&self, slot: &mut Held) -> NonNull<Entry<C>> {
+        // SAFETY: the token owns the cell (module docs); `&mut Held` makes this
+        // the only access through it.
+        let cell = unsafe { &mut *self.slots[slot.0].entry.get() };
+        NonNull::from(cell.as_mut().expect("a held slot holds its entry"))
+    }
+
+    /// The entry of a held slot.
+    #[inline]
+    pub(crate) fn entry_mut<'a>(&'a self, slot: &'a mut Held) -> &'a mut Entry<C> {
+        // SAFETY: the pointer is valid while `slot` is held, and the returned
+        // borrow is tied to `&mut slot`, the only access to the cell.
+        unsafe { &mut *self.entry_ptr(slot).as_ptr() }
+    }
+
+    // ----- filling and emptying ----------------------------------------------------
+
+    /// A slot with no connection, to open one into.
+    pub(crate) fn take_vacant(&self) -> Option<Vacant> {
+        self.free.take_lowest().map(Vacant)
+    }
+
+    /// Stores an entry in a vacant slot, which is then held.
+    #[inline]
+    pub(crate) fn fill(&self, slot: Vacant, entry: Entry<C>) -> Held {
+        // SAFETY: the token owns the cell (module docs).
+        unsafe { *self.slots[slot.0].entry.get() = Some(entry) };
+        Held(slot.0)
+    }
+
+    /// Takes the entry out of a held slot, which is then vacant.
+    #[inline]
+    pub(crate) fn vacate(&self, slot: Held) -> (Entry<C>, Vacant) {
+        // SAFETY: the token owns the cell (module docs).
+        let entry = unsafe { (*self.slots[slot.0].entry.get()).take() };
+        (entry.expect("a held slot holds its entry"), Vacant(slot.0))
+    }
+
+    /// Marks a vacant slot free for the next connect.
+    pub(crate) fn free(&self, slot: Vacant) {
+        self.free.set(slot.0);
     }
 }
 

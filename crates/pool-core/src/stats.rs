@@ -147,6 +147,17 @@ impl StripedCounter {
     }
 }
 
+/// Why a connection was closed (which counter it lands in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseReason {
+    Broken,
+    Idle,
+    Lifetime,
+    CheckFailed,
+    /// Detached by its holder, or closed because the pool is closed: no counter.
+    Other,
+}
+
 /// The counters of one pool. Only `acquired_fast` is touched on the fast path.
 pub(crate) struct Counters {
     pub(crate) acquired_fast: StripedCounter,
@@ -178,6 +189,18 @@ impl Counters {
             closed_lifetime: AtomicU64::new(0),
             closed_check_failed: AtomicU64::new(0),
         }
+    }
+
+    /// Counts one close under its reason.
+    pub(crate) fn count_close(&self, reason: CloseReason) {
+        let counter = match reason {
+            CloseReason::Broken => &self.closed_broken,
+            CloseReason::Idle => &self.closed_idle,
+            CloseReason::Lifetime => &self.closed_lifetime,
+            CloseReason::CheckFailed => &self.closed_check_failed,
+            CloseReason::Other => return,
+        };
+        counter.fetch_add(1, Relaxed);
     }
 
     /// Fills the counter half of a snapshot.

@@ -1,72 +1,157 @@
-//! The queue of parked `get()`s and the future that parks in it.
+//! The queue of parked `get()`s and every transition of a waiter.
 //!
-//! A waiter's `state` is the only channel from a giver to the waiter: a giver
-//! (a return, a finished or failed connect, `close()`) first removes the waiter from
-//! the queue under the lock, then stores the outcome and wakes it. A waiter that is
-//! only `NOTIFIED` stays queued, keeping its place (its age), and competes for the
-//! idle connection it was told about.
+//! A waiter's `state` is the only channel from a giver to the waiter. Every
+//! transition is a method of [`WaitQueue`] below, and each runs the same way
+//! (in [`WaitQueue::transition`]): lock the queue, dequeue the waiter, store
+//! the outcome in its state, take its waker; unlock; wake. Waking after the
+//! unlock matters: waking schedules a task, which the other core should not
+//! wait for to take the queue lock. A waiter that is only `NOTIFIED` stays
+//! queued, keeping its place (its age), and competes for the idle connection it
+//! was told about.
+//!
+//! The waiter's side — register the waker, then read the state — is
+//! [`Waiter::poll_outcome`]; a giver stores the state first and takes the waker
+//! second, so one of the two always sees the other.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 
+use crate::deadlines::Deadlines;
 use crate::error::PoolError;
-use crate::inner::Inner;
-use crate::manager::Manager;
+use crate::lock::lock;
+use crate::slots::Held;
 
-pub(crate) const EMPTY: usize = 0;
-pub(crate) const NOTIFIED: usize = 1;
-pub(crate) const FAILED: usize = 2;
-pub(crate) const CLOSED: usize = 3;
-/// Its deadline passed (set by the pool's deadline task, see `deadlines.rs`).
-pub(crate) const TIMED_OUT: usize = 4;
-/// `CONN + i`: slot `i` was handed to this waiter, which now owns it.
-pub(crate) const CONN: usize = 5;
+const EMPTY: usize = 0;
+const NOTIFIED: usize = 1;
+const FAILED: usize = 2;
+const CLOSED: usize = 3;
+/// Its deadline passed (set when the pool's deadline task fires, see `deadlines.rs`).
+const TIMED_OUT: usize = 4;
+/// `CONN + i`: slot `i` was handed to this waiter, which now holds it.
+const CONN: usize = 5;
 
+/// One parked `get()`.
 pub(crate) struct Waiter<E> {
     /// Nanoseconds since the pool's epoch when its `get()` began; its age
     /// decides fairness.
-    pub(crate) since: u64,
+    since: u64,
     /// Nanoseconds since the pool's epoch at which it times out.
-    pub(crate) deadline: u64,
-    pub(crate) state: AtomicUsize,
+    deadline: u64,
+    /// One of the constants above; written by givers with the queue locked.
+    state: AtomicUsize,
+    /// Taken by the giver that changes `state`.
     waker: Mutex<Option<Waker>>,
     /// The connect failure handed over with `FAILED`.
     error: Mutex<Option<PoolError<E>>>,
 }
 
+/// What a waiter finds when it looks at its state.
+pub(crate) enum Outcome<E> {
+    /// Nothing yet: stay parked.
+    Waiting,
+    /// A connection went idle: look for it (the state is back to waiting, so a
+    /// later return notifies again).
+    Notified,
+    /// A connection was handed over; the waiter has left the queue.
+    Handed(Held),
+    /// The connect made for it failed; it has left the queue.
+    Failed(PoolError<E>),
+    /// The pool closed; it has left the queue.
+    Closed,
+    /// Its deadline passed; it has left the queue.
+    TimedOut,
+}
+
 impl<E> Waiter<E> {
-    pub(crate) fn wake(&self) {
-        if let Some(w) = lock(&self.waker).take() {
-            w.wake();
+    pub(crate) fn new(since: u64, deadline: u64, waker: &Waker) -> Arc<Self> {
+        Arc::new(Waiter {
+            since,
+            deadline,
+            state: AtomicUsize::new(EMPTY),
+            waker: Mutex::new(Some(waker.clone())),
+            error: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn since(&self) -> u64 {
+        self.since
+    }
+
+    /// Registers `waker`, then reads what a giver left.
+    pub(crate) fn poll_outcome(&self, waker: &Waker) -> Outcome<E> {
+        {
+            let mut slot = lock(&self.waker);
+            match &*slot {
+                Some(old) if old.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
+        }
+        loop {
+            return match self.state.load(SeqCst) {
+                EMPTY => Outcome::Waiting,
+                NOTIFIED => {
+                    // Back to EMPTY before looking: a return that arrives after
+                    // the look then finds us EMPTY and notifies us again.
+                    if self
+                        .state
+                        .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    Outcome::Notified
+                }
+                FAILED => match lock(&self.error).take() {
+                    Some(e) => Outcome::Failed(e),
+                    None => Outcome::Closed,
+                },
+                CLOSED => Outcome::Closed,
+                TIMED_OUT => Outcome::TimedOut,
+                // SAFETY: `CONN + i` is stored only by `hand_over`, from a held
+                // token it consumed; the waiter reads it once, as here, and
+                // then forgets the waiter (a `Handed` waiter is not polled again).
+                s => Outcome::Handed(unsafe { Held::from_raw(s - CONN) }),
+            };
         }
     }
 
-    /// Hands a connect failure over. Call with the queue locked, right after
-    /// dequeuing the waiter, and `wake()` after unlocking: `leave_queue` reads the
-    /// state under the same lock, so a hand-over is never missed.
-    pub(crate) fn set_failed(&self, error: PoolError<E>) {
-        *lock(&self.error) = Some(error);
-        self.state.store(FAILED, SeqCst);
+    /// Stores `state` and takes the waker (to wake after unlocking). Call with
+    /// the queue locked, after dequeuing the waiter (or, for `NOTIFIED`,
+    /// while it stays queued).
+    fn tell(&self, state: usize, wakeups: &mut Wakeups) {
+        self.state.store(state, SeqCst);
+        if let Some(w) = lock(&self.waker).take() {
+            wakeups.push(w);
+        }
+    }
+}
+
+/// Wakers collected with the queue locked, woken after it is unlocked.
+/// The first needs no allocation (a return wakes at most one waiter).
+#[derive(Default)]
+struct Wakeups {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+impl Wakeups {
+    fn push(&mut self, w: Waker) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.rest.push(w);
+        }
     }
 
-    /// Hands slot `idx` over (same locking rule as `set_failed`).
-    pub(crate) fn set_conn(&self, idx: usize) {
-        self.state.store(CONN + idx, SeqCst);
-    }
-
-    /// Tells the waiter the pool closed (same locking rule as `set_failed`).
-    pub(crate) fn set_closed(&self) {
-        self.state.store(CLOSED, SeqCst);
-    }
-
-    /// Tells the waiter its deadline passed (same locking rule as `set_failed`).
-    /// Returns whether it had been told of an idle connection it now will not take.
-    fn set_timed_out(&self) -> bool {
-        self.state.swap(TIMED_OUT, SeqCst) == NOTIFIED
+    fn wake(self) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        for w in self.rest {
+            w.wake();
+        }
     }
 }
 
@@ -76,238 +161,203 @@ pub(crate) struct WaitQueue<E> {
     queue: Mutex<VecDeque<Arc<Waiter<E>>>>,
     /// Waiters in `queue`. Written under the lock, read lock-free by returns (to
     /// skip the lock when nobody waits) and by the fast path.
-    pub(crate) count: AtomicUsize,
+    count: AtomicUsize,
     /// `since` of the queue's head (`u64::MAX` when empty): a running task may not
     /// barge past a head older than `fairness_window`.
-    pub(crate) head_since: AtomicU64,
+    head_since: AtomicU64,
     /// How often `queue` was locked: lets a test prove the fast path never locks.
-    pub(crate) locks: AtomicU64,
+    locks: AtomicU64,
+    /// The one timer of the waiters' deadlines; its `armed` deadline is written
+    /// only with the queue locked.
+    deadlines: Arc<Deadlines>,
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks cannot leave the data half-updated
-    // (each critical section is a few field writes), so poisoning is ignored rather
-    // than turned into a panic in a `Drop`.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// The locked queue, and the wakers to wake once it is unlocked.
+struct Locked<'a, E> {
+    q: MutexGuard<'a, VecDeque<Arc<Waiter<E>>>>,
+    wakeups: Wakeups,
+}
+
+impl<E> Locked<'_, E> {
+    /// Tells the oldest waiter that is not already told that a connection
+    /// went idle.
+    fn notify_one(&mut self) {
+        let Locked { q, wakeups } = self;
+        if let Some(w) = q.iter().find(|w| {
+            w.state
+                .compare_exchange(EMPTY, NOTIFIED, SeqCst, SeqCst)
+                .is_ok()
+        }) {
+            if let Some(waker) = lock(&w.waker).take() {
+                wakeups.push(waker);
+            }
+        }
+    }
 }
 
 impl<E> WaitQueue<E> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(deadlines: Arc<Deadlines>) -> Self {
         WaitQueue {
             queue: Mutex::new(VecDeque::new()),
             count: AtomicUsize::new(0),
             head_since: AtomicU64::new(u64::MAX),
             locks: AtomicU64::new(0),
+            deadlines,
         }
     }
 
-    pub(crate) fn lock(&self) -> QueueGuard<'_, E> {
+    /// Parked waiters (lock-free read).
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.count.load(SeqCst)
+    }
+
+    /// `since` of the oldest waiter, `u64::MAX` if none (lock-free read).
+    #[inline]
+    pub(crate) fn head_since(&self) -> u64 {
+        self.head_since.load(SeqCst)
+    }
+
+    /// How often the queue was locked so far.
+    pub(crate) fn lock_count(&self) -> u64 {
+        self.locks.load(Relaxed)
+    }
+
+    pub(crate) fn deadlines(&self) -> &Arc<Deadlines> {
+        &self.deadlines
+    }
+
+    /// Runs one transition: `f` with the queue locked; then `count` and
+    /// `head_since` follow the queue, the lock is released, and the wakers `f`
+    /// collected are woken.
+    fn transition<R>(&self, f: impl FnOnce(&mut Locked<'_, E>) -> R) -> R {
         self.locks.fetch_add(1, Relaxed);
-        QueueGuard {
+        let mut locked = Locked {
             q: lock(&self.queue),
-            shared: self,
-        }
-    }
-}
-
-/// The locked queue; keeps `count` and `head_since` in step with it.
-pub(crate) struct QueueGuard<'a, E> {
-    q: MutexGuard<'a, VecDeque<Arc<Waiter<E>>>>,
-    shared: &'a WaitQueue<E>,
-}
-
-impl<E> QueueGuard<'_, E> {
-    fn sync(&self) {
-        self.shared.count.store(self.q.len(), SeqCst);
-        let head = self.q.front().map_or(u64::MAX, |w| w.since);
-        self.shared.head_since.store(head, SeqCst);
-    }
-
-    pub(crate) fn push(&mut self, w: Arc<Waiter<E>>) {
-        self.q.push_back(w);
-        self.sync();
-    }
-
-    pub(crate) fn front(&self) -> Option<&Arc<Waiter<E>>> {
-        self.q.front()
-    }
-
-    pub(crate) fn pop(&mut self) -> Option<Arc<Waiter<E>>> {
-        let w = self.q.pop_front();
-        self.sync();
-        w
-    }
-
-    /// Removes `w` if it is still queued.
-    pub(crate) fn remove(&mut self, w: &Arc<Waiter<E>>) -> bool {
-        let Some(pos) = self.q.iter().position(|x| Arc::ptr_eq(x, w)) else {
-            return false;
+            wakeups: Wakeups::default(),
         };
-        self.q.remove(pos);
-        self.sync();
-        true
+        let r = f(&mut locked);
+        let Locked { q, wakeups } = locked;
+        self.count.store(q.len(), SeqCst);
+        self.head_since
+            .store(q.front().map_or(u64::MAX, |w| w.since), SeqCst);
+        drop(q);
+        wakeups.wake();
+        r
     }
 
-    /// Tells the oldest waiter that is not already told that a connection went
-    /// idle. Returns its waker, to wake after unlocking: waking schedules a task,
-    /// which the other core should not wait for to take the queue lock.
-    #[must_use]
-    pub(crate) fn notify_one(&self) -> Option<Waker> {
-        for w in self.q.iter() {
-            if w.state
-                .compare_exchange(EMPTY, NOTIFIED, SeqCst, SeqCst)
-                .is_ok()
-            {
-                return lock(&w.waker).take();
-            }
-        }
-        None
+    /// `w` joins the queue. Returns whether the deadline task must be woken
+    /// for its deadline (call [`Deadlines::wake`]).
+    pub(crate) fn join(&self, w: Arc<Waiter<E>>) -> bool {
+        self.transition(|l| {
+            let wake_timer = self.deadlines.on_park(w.deadline);
+            l.q.push_back(w);
+            wake_timer
+        })
     }
 
-    /// Dequeues every waiter whose deadline is at or before `now` and marks it
-    /// timed out (wake them after unlocking). Also returns whether one of them
-    /// had been notified of an idle connection, and the earliest deadline left
-    /// (`u64::MAX` if none).
-    pub(crate) fn expire(&mut self, now: u64) -> (Vec<Arc<Waiter<E>>>, bool, u64) {
-        let mut expired = Vec::new();
-        let mut was_notified = false;
-        let mut next = u64::MAX;
-        self.q.retain(|w| {
-            if w.deadline <= now {
-                was_notified |= w.set_timed_out();
-                expired.push(w.clone());
-                false
+    /// A connection comes back while waiters are parked: it goes straight to
+    /// the oldest waiter if `due(its since)` says it has waited long enough;
+    /// otherwise `keep` puts it idle and one waiter is told. One lock for both
+    /// outcomes.
+    pub(crate) fn hand_over_or_notify(
+        &self,
+        slot: Held,
+        due: impl FnOnce(u64) -> bool,
+        keep: impl FnOnce(Held),
+    ) {
+        self.transition(|l| {
+            if l.q.front().is_some_and(|w| due(w.since)) {
+                let w = l.q.pop_front().expect("front exists");
+                w.tell(CONN + slot.into_raw(), &mut l.wakeups);
             } else {
-                next = next.min(w.deadline);
-                true
+                keep(slot);
+                l.notify_one();
             }
         });
-        if !expired.is_empty() {
-            self.sync();
-        }
-        (expired, was_notified, next)
     }
 
-    pub(crate) fn drain(&mut self) -> Vec<Arc<Waiter<E>>> {
-        let all = self.q.drain(..).collect();
-        self.sync();
-        all
+    /// A connection went idle: tell one waiter about it.
+    pub(crate) fn notify_one(&self) {
+        self.transition(|l| l.notify_one());
     }
-}
 
-/// Parks until a connection is handed over or an idle one can be taken. Resolves
-/// to the owned slot index.
-///
-/// Cancellation safety: dropping it at any point dequeues the waiter, and a slot
-/// that was handed over in the meantime is released again (see `Drop`).
-/// Resolves to `Ok(None)` once its deadline passed.
-pub(crate) struct Acquire<'a, M: Manager> {
-    pub(crate) inner: &'a Inner<M>,
-    /// When the `get()` began, on the pool's clock: its age for fairness.
-    pub(crate) since: u64,
-    /// Nanoseconds since the pool's epoch.
-    pub(crate) deadline: u64,
-    pub(crate) waiter: Option<Arc<Waiter<M::Error>>>,
-}
-
-impl<M: Manager> Future for Acquire<'_, M> {
-    type Output = Result<Option<usize>, PoolError<M::Error>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.inner;
-        let Some(w) = self.waiter.clone() else {
-            // First poll: join the queue, then look again — a return that landed
-            // between the caller's failed fast path and our push saw no waiter and
-            // left its connection idle (the lost wake-up of bb8 #122 / sqlx #453).
-            let w = Arc::new(Waiter {
-                since: self.since,
-                deadline: self.deadline,
-                state: AtomicUsize::new(EMPTY),
-                waker: Mutex::new(Some(cx.waker().clone())),
-                error: Mutex::new(None),
-            });
-            let wake_timer = {
-                let mut q = inner.waiters.lock();
-                q.push(w.clone());
-                inner.deadlines.on_park(w.deadline)
+    /// The connect made for the oldest waiter failed: it gets the cause now
+    /// (guarantee 5). Returns whether a waiter was there.
+    pub(crate) fn fail_oldest(&self, error: PoolError<E>) -> bool {
+        self.transition(|l| {
+            let Some(w) = l.q.pop_front() else {
+                return false;
             };
-            if wake_timer {
-                inner.deadlines.wake(inner);
-            }
-            self.waiter = Some(w.clone());
-            if inner.is_closed() {
-                return Poll::Ready(self.finish_cancel_or(Err(PoolError::Closed)));
-            }
-            if let Some(idx) = inner.take_idle_as_waiter(&w) {
-                return Poll::Ready(self.finish_cancel_or(Ok(Some(idx))));
-            }
-            inner.maybe_open();
-            return Poll::Pending;
-        };
+            *lock(&w.error) = Some(error);
+            w.tell(FAILED, &mut l.wakeups);
+            true
+        })
+    }
 
-        // Register the waker before reading the state: a giver stores the state
-        // first and wakes second, so one of the two sees the other.
-        {
-            let mut slot = lock(&w.waker);
-            match &*slot {
-                Some(old) if old.will_wake(cx.waker()) => {}
-                _ => *slot = Some(cx.waker().clone()),
+    /// The pool closed: every waiter fails with `Closed`.
+    pub(crate) fn close_all(&self) {
+        self.transition(|l| {
+            for w in l.q.drain(..) {
+                w.tell(CLOSED, &mut l.wakeups);
             }
-        }
-        loop {
+        });
+    }
+
+    /// The deadline task fired: every waiter whose deadline is at or before
+    /// `now` times out, and the task is re-armed for the earliest deadline
+    /// left. An idle connection one of them had been told of goes to the next
+    /// (`idle_any` says whether one is still there).
+    pub(crate) fn expire(&self, now: u64, idle_any: impl FnOnce() -> bool) {
+        self.transition(|l| {
+            let mut next = u64::MAX;
+            let mut passed_on = false;
+            let mut expired = Vec::new();
+            l.q.retain(|w| {
+                if w.deadline <= now {
+                    expired.push(w.clone());
+                    false
+                } else {
+                    next = next.min(w.deadline);
+                    true
+                }
+            });
+            for w in expired {
+                passed_on |= w.state.load(SeqCst) == NOTIFIED;
+                w.tell(TIMED_OUT, &mut l.wakeups);
+            }
+            self.deadlines.rearm(next);
+            if passed_on && idle_any() {
+                l.notify_one();
+            }
+        });
+    }
+
+    /// `w` leaves the queue (cancelled, or it took a connection by itself).
+    /// A slot handed to it meanwhile is returned, to be given back (guarantee
+    /// 2); an idle connection it had been told of is told to the next waiter.
+    /// A connect started for it goes on, and its connection goes idle or to
+    /// the next waiter: leaving only lowers demand.
+    pub(crate) fn leave(
+        &self,
+        w: &Arc<Waiter<E>>,
+        idle_any: impl FnOnce() -> bool,
+    ) -> Option<Held> {
+        self.transition(|l| {
+            let removed = match l.q.iter().position(|x| Arc::ptr_eq(x, w)) {
+                Some(pos) => l.q.remove(pos).is_some(),
+                None => false,
+            };
             match w.state.load(SeqCst) {
-                EMPTY => return Poll::Pending,
-                NOTIFIED => {
-                    // Back to EMPTY before looking: a return that arrives after the
-                    // look then finds us EMPTY and notifies us again.
-                    if w.state
-                        .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    if let Some(idx) = inner.take_idle_as_waiter(&w) {
-                        return Poll::Ready(self.finish_cancel_or(Ok(Some(idx))));
-                    }
-                    return Poll::Pending;
+                // SAFETY: as in `poll_outcome`; the waiter is being forgotten,
+                // so this is the one read of the handed index.
+                s if s >= CONN => Some(unsafe { Held::from_raw(s - CONN) }),
+                NOTIFIED if removed && idle_any() => {
+                    l.notify_one();
+                    None
                 }
-                FAILED => {
-                    self.waiter = None;
-                    let err = lock(&w.error).take().unwrap_or(PoolError::Closed);
-                    return Poll::Ready(Err(err));
-                }
-                CLOSED => {
-                    self.waiter = None;
-                    return Poll::Ready(Err(PoolError::Closed));
-                }
-                TIMED_OUT => {
-                    self.waiter = None;
-                    return Poll::Ready(Ok(None));
-                }
-                s => {
-                    self.waiter = None;
-                    return Poll::Ready(Ok(Some(s - CONN)));
-                }
+                _ => None,
             }
-        }
-    }
-}
-
-impl<M: Manager> Acquire<'_, M> {
-    /// Leaves the queue after taking `result` by ourselves, giving back anything
-    /// a giver handed us meanwhile.
-    fn finish_cancel_or<T>(&mut self, result: T) -> T {
-        if let Some(w) = self.waiter.take() {
-            self.inner.leave_queue(&w);
-        }
-        result
-    }
-}
-
-impl<M: Manager> Drop for Acquire<'_, M> {
-    fn drop(&mut self) {
-        if let Some(w) = self.waiter.take() {
-            self.inner.leave_queue(&w);
-        }
+        })
     }
 }

@@ -1,0 +1,237 @@
+//! Opening connections: how many (only what waiters and `min_idle` need, within
+//! `max_size` and a keyed pool's total), and the connect task itself, with its
+//! timeout, opt-in retries and the failure handed to the oldest waiter.
+
+use std::sync::atomic::Ordering::*;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::{ConnectFailure, LastError};
+use crate::inner::Inner;
+use crate::limit::Capacity;
+use crate::lock::lock;
+use crate::manager::Manager;
+use crate::slots::{Entry, Vacant};
+
+/// Cap of one retry backoff step.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+impl<M: Manager> Inner<M> {
+    /// Starts connects for waiters not yet covered by one in flight, while there
+    /// is capacity. Returns whether it started one.
+    pub(crate) fn maybe_open(&self) -> bool {
+        let mut started = false;
+        loop {
+            if self.is_closed() {
+                return started;
+            }
+            let waiting = self.waiters.len();
+            let opening = self.opening.load(SeqCst);
+            if opening >= waiting {
+                return started;
+            }
+            if self
+                .opening
+                .compare_exchange(opening, opening + 1, SeqCst, SeqCst)
+                .is_err()
+            {
+                continue;
+            }
+            if !self.start_open() {
+                self.opening.fetch_sub(1, SeqCst);
+                return started;
+            }
+            started = true;
+        }
+    }
+
+    /// Opens connections until `min_idle` idle ones exist or are on their way.
+    pub(crate) fn top_up_min_idle(&self) {
+        while !self.is_closed()
+            && self.slots.idle_count() + self.opening.load(SeqCst) < self.config.min_idle
+        {
+            self.opening.fetch_add(1, SeqCst);
+            if !self.start_open() {
+                self.opening.fetch_sub(1, SeqCst);
+                return;
+            }
+        }
+    }
+
+    /// Starts one connect if none is in flight (for `try_get`).
+    pub(crate) fn top_up_one(&self) {
+        if self.opening.compare_exchange(0, 1, SeqCst, SeqCst).is_ok() && !self.start_open() {
+            self.opening.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Reserves capacity and a slot and spawns the connect; `opening` is already
+    /// counted by the caller.
+    fn start_open(&self) -> bool {
+        if !self.reserve() {
+            return false;
+        }
+        let Some(slot) = self.slots.take_vacant() else {
+            // Unreachable while the counts hold (a slot is freed before `size`
+            // drops); give the reservation back rather than panic.
+            self.size.fetch_sub(1, SeqCst);
+            if let Some(total) = &self.total {
+                total.release();
+            }
+            return false;
+        };
+        let Some(me) = self.me.upgrade() else {
+            self.free(slot);
+            return false;
+        };
+        self.handle.spawn(async move { me.open_into(slot).await });
+        true
+    }
+
+    /// Reserves one unit of `size` (and of the keyed pool's total).
+    fn reserve(&self) -> bool {
+        let max = self.config.max_size;
+        let mut s = self.size.load(SeqCst);
+        loop {
+            if s >= max {
+                return false;
+            }
+            match self.size.compare_exchange_weak(s, s + 1, SeqCst, SeqCst) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        if let Some(total) = &self.total {
+            let me: Weak<dyn Capacity> = self.me.clone();
+            if !total.try_acquire(&me) {
+                self.size.fetch_sub(1, SeqCst);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The connect task: runs detached from any `get()`, so a cancelled caller
+    /// never abandons a half-open connection (guarantee 2), and the result goes to
+    /// whoever waits longest.
+    async fn open_into(self: Arc<Self>, slot: Vacant) {
+        let result = self.connect_with_retry().await;
+        self.opening.fetch_sub(1, SeqCst);
+        match result {
+            Ok(conn) => {
+                self.counters.created.fetch_add(1, Relaxed);
+                *lock(&self.last_connect_ok) = Some(Instant::now());
+                let now = Instant::now();
+                let entry = Entry {
+                    conn,
+                    created: now,
+                    expires: self.lifetime_deadline(now),
+                    last_used: now,
+                    last_checked: now,
+                    fresh: true,
+                };
+                let slot = self.slots.fill(slot, entry);
+                self.mark_idle_since(&slot, now);
+                self.release(slot);
+            }
+            Err(failure) => {
+                tracing::warn!(pool = %self.name, error = %failure, "connect failed");
+                self.record_error(&failure);
+                // Fail fast (guarantee 5): the oldest waiter gets the cause now.
+                // It leaves the queue before the slot is freed, or freeing would
+                // start another connect on its behalf.
+                self.waiters.fail_oldest(failure.into_pool_error());
+                self.free(slot);
+            }
+        }
+    }
+
+    async fn connect_with_retry(&self) -> Result<M::Connection, ConnectFailure<M::Error>> {
+        let budget_end = Instant::now() + self.config.acquire_timeout;
+        let mut attempt = 0u32;
+        loop {
+            let timeout = self.config.connect_timeout;
+            let (failure, transient) =
+                match tokio::time::timeout(timeout, self.manager.connect()).await {
+                    Ok(Ok(conn)) => return Ok(conn),
+                    Ok(Err(e)) => {
+                        let transient = self.manager.is_transient(&e);
+                        (ConnectFailure::Backend(e), transient)
+                    }
+                    Err(_) => (ConnectFailure::Timeout(timeout), true),
+                };
+            self.counters.create_failures.fetch_add(1, Relaxed);
+            if attempt >= self.config.connect_retries || !transient || self.is_closed() {
+                return Err(failure);
+            }
+            self.record_error(&failure);
+            let cap = self
+                .config
+                .retry_backoff
+                .saturating_mul(1u32 << attempt.min(16))
+                .min(MAX_BACKOFF);
+            // Full jitter: a fleet of pools that lost the same server must not
+            // reconnect in lock-step.
+            let backoff = cap.mul_f64(self.random_unit());
+            if Instant::now() + backoff >= budget_end {
+                return Err(failure);
+            }
+            tracing::debug!(pool = %self.name, attempt, ?backoff, "retrying connect");
+            tokio::time::sleep(backoff).await;
+            attempt += 1;
+        }
+    }
+
+    fn record_error(&self, failure: &ConnectFailure<M::Error>) {
+        let message: LastError = Arc::new(ErrorMessage(failure.to_string()));
+        *lock(&self.last_error) = Some((Instant::now(), message));
+    }
+
+    /// The last connect failure, if it happened after `since`.
+    pub(crate) fn last_error_since(&self, since: Instant) -> Option<LastError> {
+        match &*lock(&self.last_error) {
+            Some((at, e)) if *at >= since => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    fn lifetime_deadline(&self, now: Instant) -> Option<Instant> {
+        let life = self.config.max_lifetime?;
+        // Up to −10 % so connections opened together do not expire together
+        // (sqlx #3051).
+        Some(now + life - (life / 10).mul_f64(self.random_unit()))
+    }
+
+    /// A uniform number in [0, 1) from a xorshift generator; races between threads
+    /// only mix the state further, which is fine for jitter.
+    pub(crate) fn random_unit(&self) -> f64 {
+        let mut x = self.rng.load(Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.store(x, Relaxed);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A connect failure kept as text, for `PoolError::Timeout::last_error` and health.
+#[derive(Debug)]
+struct ErrorMessage(String);
+
+impl std::fmt::Display for ErrorMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ErrorMessage {}
+
+/// A seed for the pool's jitter generator.
+pub(crate) fn seed(salt: u64) -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (t ^ salt.rotate_left(32)) | 1
+}

@@ -1,0 +1,65 @@
+//! What a pool says about itself: the stats snapshot and the health verdict.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use crate::health::Health;
+use crate::inner::Inner;
+use crate::lock::lock;
+use crate::manager::Manager;
+use crate::stats::Stats;
+
+/// How long a connect failure colours `health()`.
+const HEALTH_WINDOW: Duration = Duration::from_secs(60);
+
+impl<M: Manager> Inner<M> {
+    pub(crate) fn stats(&self) -> Stats {
+        let mut s = Stats {
+            max_size: self.config.max_size,
+            size: self.size(),
+            idle: self.slots.idle_count(),
+            opening: self.opening.load(Relaxed),
+            waiting: self.waiters.len(),
+            ..Stats::default()
+        };
+        s.in_use = s.size.saturating_sub(s.idle + s.opening);
+        self.counters.fill(&mut s);
+        s
+    }
+
+    pub(crate) fn health(&self) -> Health {
+        if self.is_closed() {
+            return Health::Unhealthy {
+                reason: "pool is closed".into(),
+            };
+        }
+        let s = self.stats();
+        let recent_failure = {
+            let last = lock(&self.last_error);
+            let ok = *lock(&self.last_connect_ok);
+            match &*last {
+                Some((at, e)) if at.elapsed() < HEALTH_WINDOW && ok.is_none_or(|ok| ok < *at) => {
+                    Some(e.to_string())
+                }
+                _ => None,
+            }
+        };
+        if let Some(e) = recent_failure {
+            let reason = format!("cannot connect: {e}");
+            return if s.size == 0 {
+                Health::Unhealthy { reason }
+            } else {
+                Health::Degraded { reason }
+            };
+        }
+        if s.waiting > 0 && s.idle == 0 && s.size >= s.max_size {
+            return Health::Degraded {
+                reason: format!(
+                    "saturated: {} waiting, all {} connections in use",
+                    s.waiting, s.max_size
+                ),
+            };
+        }
+        Health::Healthy
+    }
+}
