@@ -2,13 +2,13 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
-use crate::config::{ConfigError, PoolConfig, QueueMode};
+use crate::config::{ConfigError, PoolConfig};
 use crate::inner::Inner;
+use crate::knobs::knob_table;
 use crate::limit::TotalLimit;
 use crate::manager::Manager;
 use crate::pool::ConnectionPool;
@@ -53,17 +53,24 @@ impl<M> std::fmt::Debug for Builder<M> {
     }
 }
 
-macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, value: $ty) -> Self {
-                self.config.$name = value;
-                self
-            }
-        )*
+/// Generates one setter per knob of the table in `knobs.rs`, with its doc.
+macro_rules! define_setters {
+    ($($(#[doc = $doc:literal])* $name:ident: $ty:ty = $default:literal, $form:literal;)*) => {
+        impl<M: Manager> Builder<M> {
+            $(
+                $(#[doc = $doc])*
+                #[doc = ""]
+                #[doc = concat!("Default: `", $default, "`.")]
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.config.$name = value;
+                    self
+                }
+            )*
+        }
     };
 }
+
+knob_table!(define_setters);
 
 impl<M: Manager> Builder<M> {
     /// A builder with the default configuration.
@@ -84,37 +91,6 @@ impl<M: Manager> Builder<M> {
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
-    }
-
-    setters! {
-        /// Connections alive at once. Default 10.
-        max_size: usize,
-        /// Idle connections kept open by the reaper. Default 0.
-        min_idle: usize,
-        /// Longest a `get()` waits. Default 30 s.
-        acquire_timeout: Duration,
-        /// Longest one connect, check or reset. Default 10 s.
-        connect_timeout: Duration,
-        /// Idle longer → closed (`None` = never). Default 10 min.
-        idle_timeout: Option<Duration>,
-        /// Older → closed (`None` = never). Default 30 min.
-        max_lifetime: Option<Duration>,
-        /// Idle longer → probed by the reaper (`None` = never). Default 2 min.
-        keepalive_interval: Option<Duration>,
-        /// Checkout runs `check` only after this much idleness. Default 500 ms.
-        validate_after: Duration,
-        /// Reaper period, at least 100 ms. Default 30 s.
-        reap_interval: Duration,
-        /// Held longer → a warning naming the acquire site. Default off.
-        leak_threshold: Option<Duration>,
-        /// Which idle connection is reused first. Default LIFO.
-        queue_mode: QueueMode,
-        /// Bound on overtaking a parked waiter; 0 = strict FIFO. Default 1 ms.
-        fairness_window: Duration,
-        /// Retries of a transient connect failure. Default 0.
-        connect_retries: u32,
-        /// First retry backoff (doubles, full jitter). Default 100 ms.
-        retry_backoff: Duration,
     }
 
     /// The configuration as set so far.

@@ -6,10 +6,10 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::knobs::knob_table;
+
 /// Which idle connection `get()` reuses first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum QueueMode {
     /// The lowest idle slot first: hot connections stay hot, high slots go cold and
     /// are closed by the reaper after `idle_timeout`. The default.
@@ -19,85 +19,94 @@ pub enum QueueMode {
     Fifo,
 }
 
-/// Configuration of one pool. Every field documents its default; build one with
-/// [`PoolConfig::default`] and change fields, or through
-/// [`Builder`](crate::Builder).
-///
-/// [`PoolConfig::validate`] (called by every `build`) turns each invalid combination
-/// into a [`ConfigError`] naming the knob.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
-pub struct PoolConfig {
-    /// Connections alive at once: idle + in use + being opened. Default 10.
-    pub max_size: usize,
-    /// Idle connections the reaper keeps open and never closes below. Default 0.
-    pub min_idle: usize,
-    /// Longest a `get()` waits, everything included (queueing, connecting, check,
-    /// reset). Default 30 s.
-    #[cfg_attr(feature = "serde", serde(with = "serde_duration"))]
-    pub acquire_timeout: Duration,
-    /// Longest one connect attempt; `check` and `reset` run under the same bound.
-    /// Default 10 s.
-    #[cfg_attr(feature = "serde", serde(with = "serde_duration"))]
-    pub connect_timeout: Duration,
-    /// Idle longer than this → closed by the reaper (never below `min_idle`).
-    /// `None` = never. Default 10 min.
-    #[cfg_attr(feature = "serde", serde(with = "serde_opt_duration"))]
-    pub idle_timeout: Option<Duration>,
-    /// Older than this → closed when idle or on return. Each connection gets up to
-    /// −10 % jitter so connections opened together do not expire together.
-    /// `None` = never. Default 30 min.
-    #[cfg_attr(feature = "serde", serde(with = "serde_opt_duration"))]
-    pub max_lifetime: Option<Duration>,
-    /// Idle longer than this → probed with `Manager::check` by the reaper.
-    /// `None` = never. Default 2 min.
-    #[cfg_attr(feature = "serde", serde(with = "serde_opt_duration"))]
-    pub keepalive_interval: Option<Duration>,
-    /// On checkout, `Manager::check` runs only if the connection was idle longer
-    /// than this. Default 500 ms.
-    #[cfg_attr(feature = "serde", serde(with = "serde_duration"))]
-    pub validate_after: Duration,
-    /// Period of the reaper; at least 100 ms. Default 30 s.
-    #[cfg_attr(feature = "serde", serde(with = "serde_duration"))]
-    pub reap_interval: Duration,
-    /// Held longer than this → a warning naming where it was acquired.
-    /// `None` = off (the default).
-    #[cfg_attr(feature = "serde", serde(with = "serde_opt_duration"))]
-    pub leak_threshold: Option<Duration>,
-    /// Which idle connection is reused first. Default [`QueueMode::Lifo`].
-    pub queue_mode: QueueMode,
-    /// Longest a parked waiter can be overtaken by a running task; past it, returned
-    /// connections are handed to the oldest waiter. `0` = strict FIFO hand-off.
-    /// Default 1 ms.
-    #[cfg_attr(feature = "serde", serde(with = "serde_duration"))]
-    pub fairness_window: Duration,
-    /// Extra connect attempts after a transient failure (refused, reset, connect
-    /// timeout), inside the acquire deadline. Default 0 (fail fast).
-    pub connect_retries: u32,
-    /// First backoff between connect retries; doubles per attempt, full jitter.
-    /// Default 100 ms.
-    #[cfg_attr(feature = "serde", serde(with = "serde_duration"))]
-    pub retry_backoff: Duration,
+/// Generates `PoolConfig`, its `Default`, the knob list and `set` from the
+/// table in `knobs.rs`.
+macro_rules! define_config {
+    ($($(#[doc = $doc:literal])* $name:ident: $ty:ty = $default:literal, $form:literal;)*) => {
+        /// Configuration of one pool. Every field documents its default; build one
+        /// with [`PoolConfig::default`] and change fields, from text with
+        /// [`PoolConfig::set`], or through [`Builder`](crate::Builder).
+        ///
+        /// [`PoolConfig::validate`] (called by every `build`) turns each invalid
+        /// combination into a [`ConfigError`] naming the knob.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct PoolConfig {
+            $(
+                $(#[doc = $doc])*
+                #[doc = ""]
+                #[doc = concat!("Default: `", $default, "`.")]
+                pub $name: $ty,
+            )*
+        }
+
+        impl Default for PoolConfig {
+            fn default() -> Self {
+                PoolConfig {
+                    $(
+                        $name: <$ty as KnobValue>::parse(stringify!($name), $default)
+                            .expect("the knob table's defaults parse (unit-tested)"),
+                    )*
+                }
+            }
+        }
+
+        /// Every knob: name, default and text form, in the table's order.
+        #[cfg(test)]
+        pub(crate) const KNOB_ROWS: &[(&str, &str, &str)] = &[$((stringify!($name), $default, $form)),*];
+
+        impl PoolConfig {
+            /// Every knob name [`set`](Self::set) accepts, as in TOML and
+            /// (upper-cased) in environment variables.
+            pub const KNOBS: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            fn set_known(&mut self, name: &str, value: &str) -> Result<bool, ConfigError> {
+                match name {
+                    $(stringify!($name) => self.$name = KnobValue::parse(stringify!($name), value)?,)*
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+        }
+    };
 }
 
-impl Default for PoolConfig {
-    fn default() -> Self {
-        PoolConfig {
-            max_size: 10,
-            min_idle: 0,
-            acquire_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            idle_timeout: Some(Duration::from_secs(600)),
-            max_lifetime: Some(Duration::from_secs(1800)),
-            keepalive_interval: Some(Duration::from_secs(120)),
-            validate_after: Duration::from_millis(500),
-            reap_interval: Duration::from_secs(30),
-            leak_threshold: None,
-            queue_mode: QueueMode::Lifo,
-            fairness_window: Duration::from_millis(1),
-            connect_retries: 0,
-            retry_backoff: Duration::from_millis(100),
+knob_table!(define_config);
+
+/// How a knob's value is read from its text form.
+trait KnobValue: Sized {
+    fn parse(knob: &'static str, text: &str) -> Result<Self, ConfigError>;
+}
+
+impl KnobValue for usize {
+    fn parse(knob: &'static str, text: &str) -> Result<Self, ConfigError> {
+        parse_int(knob, text)
+    }
+}
+
+impl KnobValue for u32 {
+    fn parse(knob: &'static str, text: &str) -> Result<Self, ConfigError> {
+        parse_int(knob, text)
+    }
+}
+
+impl KnobValue for Duration {
+    fn parse(knob: &'static str, text: &str) -> Result<Self, ConfigError> {
+        parse_duration(knob, text)
+    }
+}
+
+impl KnobValue for Option<Duration> {
+    fn parse(knob: &'static str, text: &str) -> Result<Self, ConfigError> {
+        parse_opt_duration(knob, text)
+    }
+}
+
+impl KnobValue for QueueMode {
+    fn parse(knob: &'static str, text: &str) -> Result<Self, ConfigError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "lifo" => Ok(QueueMode::Lifo),
+            "fifo" => Ok(QueueMode::Fifo),
+            _ => Err(invalid_value(knob, text, "expected `lifo` or `fifo`")),
         }
     }
 }
@@ -106,24 +115,6 @@ impl Default for PoolConfig {
 pub const MAX_POOL_SIZE: usize = 65_536;
 /// Smallest `reap_interval`: a faster reaper only burns CPU.
 pub const MIN_REAP_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Every knob name [`PoolConfig::set`] accepts.
-pub const KNOBS: &[&str] = &[
-    "max_size",
-    "min_idle",
-    "acquire_timeout",
-    "connect_timeout",
-    "idle_timeout",
-    "max_lifetime",
-    "keepalive_interval",
-    "validate_after",
-    "reap_interval",
-    "leak_threshold",
-    "queue_mode",
-    "fairness_window",
-    "connect_retries",
-    "retry_backoff",
-];
 
 /// A configuration value that cannot be used. Every variant names the knob.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -219,35 +210,11 @@ impl PoolConfig {
     /// [`ConfigError::UnknownKnob`] or [`ConfigError::InvalidValue`] naming the knob
     /// and the value. Rules across knobs are checked later by [`validate`](Self::validate).
     pub fn set(&mut self, knob: &str, value: &str) -> Result<(), ConfigError> {
-        let lower = knob.to_ascii_lowercase();
-        let Some(&name) = KNOBS.iter().find(|k| **k == lower) else {
-            return Err(ConfigError::UnknownKnob(knob.to_string()));
-        };
-        let value = value.trim();
-        match name {
-            "max_size" => self.max_size = parse_int(name, value)?,
-            "min_idle" => self.min_idle = parse_int(name, value)?,
-            "connect_retries" => self.connect_retries = parse_int(name, value)?,
-            "acquire_timeout" => self.acquire_timeout = parse_duration(name, value)?,
-            "connect_timeout" => self.connect_timeout = parse_duration(name, value)?,
-            "validate_after" => self.validate_after = parse_duration(name, value)?,
-            "reap_interval" => self.reap_interval = parse_duration(name, value)?,
-            "fairness_window" => self.fairness_window = parse_duration(name, value)?,
-            "retry_backoff" => self.retry_backoff = parse_duration(name, value)?,
-            "idle_timeout" => self.idle_timeout = parse_opt_duration(name, value)?,
-            "max_lifetime" => self.max_lifetime = parse_opt_duration(name, value)?,
-            "keepalive_interval" => self.keepalive_interval = parse_opt_duration(name, value)?,
-            "leak_threshold" => self.leak_threshold = parse_opt_duration(name, value)?,
-            "queue_mode" => {
-                self.queue_mode = match value.to_ascii_lowercase().as_str() {
-                    "lifo" => QueueMode::Lifo,
-                    "fifo" => QueueMode::Fifo,
-                    _ => return Err(invalid_value(name, value, "expected `lifo` or `fifo`")),
-                }
-            }
-            _ => return Err(ConfigError::UnknownKnob(knob.to_string())),
+        if self.set_known(&knob.to_ascii_lowercase(), value)? {
+            Ok(())
+        } else {
+            Err(ConfigError::UnknownKnob(knob.to_string()))
         }
-        Ok(())
     }
 }
 
@@ -297,38 +264,64 @@ pub fn parse_opt_duration(
     }
 }
 
+/// TOML (or any serde format): a table of knob names to values, each value
+/// read by [`PoolConfig::set`] from its text form, so a file, the environment
+/// and code parse alike. Missing knobs keep their defaults; an unknown one is
+/// an error naming it.
 #[cfg(feature = "serde")]
-mod serde_duration {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: {e} (expected e.g. \"250ms\", \"30s\", \"10m\")"
-            ))
-        })
+impl<'de> serde::Deserialize<'de> for PoolConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = PoolConfig;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of pool knobs (max_size, acquire_timeout, …)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PoolConfig, A::Error> {
+                let mut config = PoolConfig::default();
+                while let Some(knob) = map.next_key::<String>()? {
+                    let Text(value) = map.next_value()?;
+                    config
+                        .set(&knob, &value)
+                        .map_err(serde::de::Error::custom)?;
+                }
+                Ok(config)
+            }
+        }
+        d.deserialize_map(Visitor)
     }
 }
 
+/// A knob's value as text, whether the format wrote a number or a string.
 #[cfg(feature = "serde")]
-mod serde_opt_duration {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
+struct Text(String);
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        let text = String::deserialize(d)?;
-        match text.trim().to_ascii_lowercase().as_str() {
-            "off" | "none" | "never" | "disabled" => Ok(None),
-            _ => humantime::parse_duration(&text).map(Some).map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "invalid duration {text:?}: {e} (expected e.g. \"30s\" or \"off\")"
-                ))
-            }),
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or a string such as \"30s\"")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
         }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -345,5 +338,42 @@ mod tests {
         assert_eq!(c.queue_mode, QueueMode::Lifo);
         assert_eq!(c.leak_threshold, None);
         c.validate().unwrap();
+    }
+
+    /// Every row of `docs/configuration.md`'s knob table names a knob of the
+    /// table in `knobs.rs` with the same default and text form, and every knob
+    /// has a row.
+    #[test]
+    fn docs_configuration_md_lists_every_knob_with_its_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let doc = std::fs::read_to_string(path).expect("docs/configuration.md");
+        let rows: Vec<Vec<String>> = doc
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                l.trim_matches('|')
+                    .split(" | ")
+                    .map(|c| c.trim().to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(rows.len(), KNOB_ROWS.len(), "one row per knob");
+        for (name, default, form) in KNOB_ROWS {
+            let row = rows
+                .iter()
+                .find(|r| r[0] == format!("`{name}`"))
+                .unwrap_or_else(|| panic!("no row for `{name}` in {path}"));
+            assert_eq!(row[1], *default, "default of `{name}`");
+            assert_eq!(row[2], *form, "text form of `{name}`");
+        }
+    }
+
+    #[test]
+    fn every_default_parses_and_validates() {
+        for (name, default, _) in KNOB_ROWS {
+            let mut c = PoolConfig::default();
+            c.set(name, default).unwrap();
+            assert_eq!(c, PoolConfig::default(), "`{name}` = {default:?}");
+        }
     }
 }

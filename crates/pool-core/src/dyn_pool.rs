@@ -12,16 +12,15 @@ use crate::stats::Stats;
 /// A boxed future, as returned by [`Pool::close`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What a registry needs to know of a pool. Held as `Arc<dyn Pool>`.
-pub trait Pool: Send + Sync + Debug {
+/// What a registry needs to know of a pool, on top of its [`Health`]. Held as
+/// `Arc<dyn Pool>`.
+pub trait Pool: Health + Debug {
     /// The pool's name (unique within a registry).
     fn name(&self) -> &str;
     /// The protocol: `"postgres"`, `"redis"`, `"http"`, … (`Manager::kind`).
     fn kind(&self) -> &str;
     /// A cheap snapshot of gauges and counters.
     fn stats(&self) -> Stats;
-    /// The pool's verdict with its reason.
-    fn health(&self) -> Health;
     /// Closes the pool: waiting and new `get()`s fail with `Closed` at once, idle
     /// connections close now and the ones in use on return. Resolves `true` once
     /// all are closed, `false` if `timeout` passed first.

@@ -1,11 +1,31 @@
-//! `Health`: a pool's (or a registry's) verdict with its reason.
+//! `Health`: what anything that reports its health implements (a pool, a keyed
+//! pool, the HTTP layer, a registry), and `HealthStatus`, the verdict.
 
 use std::fmt;
+use std::time::Duration;
 
-/// A pool's verdict. The reason is meant for humans and health endpoints; it
-/// never contains credentials.
+use crate::dyn_pool::BoxFuture;
+
+/// Anything that can say how it is doing: a cheap verdict from counters, and
+/// an async probe that talks to the peer under a timeout.
+pub trait Health: Send + Sync {
+    /// The verdict from counters and recent events; no I/O, cheap enough for
+    /// every scrape of a health endpoint.
+    fn health(&self) -> HealthStatus;
+
+    /// A probe of the peer that resolves within `timeout`: for a pool, a
+    /// connection is checked out and `Manager::check` runs on it. Default: the
+    /// cheap verdict.
+    fn probe(&self, timeout: Duration) -> BoxFuture<'_, HealthStatus> {
+        let _ = timeout;
+        Box::pin(std::future::ready(self.health()))
+    }
+}
+
+/// A verdict with its reason. The reason is meant for humans and health
+/// endpoints; it never contains credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
+pub enum HealthStatus {
     /// Serving normally.
     Healthy,
     /// Serving, but something is wrong: saturation or recent connect failures.
@@ -20,23 +40,32 @@ pub enum Health {
     },
 }
 
-impl Health {
-    /// `true` for [`Health::Healthy`].
+impl HealthStatus {
+    /// `true` for [`HealthStatus::Healthy`].
     pub fn is_healthy(&self) -> bool {
-        matches!(self, Health::Healthy)
+        matches!(self, HealthStatus::Healthy)
+    }
+
+    /// The reason, unless healthy.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            HealthStatus::Healthy => None,
+            HealthStatus::Degraded { reason } | HealthStatus::Unhealthy { reason } => Some(reason),
+        }
     }
 
     /// A rank for combining verdicts: the worst one wins.
     fn rank(&self) -> u8 {
         match self {
-            Health::Healthy => 0,
-            Health::Degraded { .. } => 1,
-            Health::Unhealthy { .. } => 2,
+            HealthStatus::Healthy => 0,
+            HealthStatus::Degraded { .. } => 1,
+            HealthStatus::Unhealthy { .. } => 2,
         }
     }
 
-    /// The worse of two verdicts (for registries and keyed pools).
-    pub fn worst(self, other: Health) -> Health {
+    /// The worse of two verdicts (for registries and keyed pools); the first
+    /// one on a tie.
+    pub fn worst(self, other: HealthStatus) -> HealthStatus {
         if other.rank() > self.rank() {
             other
         } else {
@@ -45,12 +74,12 @@ impl Health {
     }
 }
 
-impl fmt::Display for Health {
+impl fmt::Display for HealthStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Health::Healthy => f.write_str("healthy"),
-            Health::Degraded { reason } => write!(f, "degraded: {reason}"),
-            Health::Unhealthy { reason } => write!(f, "unhealthy: {reason}"),
+            HealthStatus::Healthy => f.write_str("healthy"),
+            HealthStatus::Degraded { reason } => write!(f, "degraded: {reason}"),
+            HealthStatus::Unhealthy { reason } => write!(f, "unhealthy: {reason}"),
         }
     }
 }

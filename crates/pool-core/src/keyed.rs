@@ -13,7 +13,7 @@ use crate::config::{ConfigError, PoolConfig};
 use crate::dyn_pool::{BoxFuture, Pool};
 use crate::error::PoolError;
 use crate::guard::PooledConnection;
-use crate::health::Health;
+use crate::health::{Health, HealthStatus};
 use crate::limit::TotalLimit;
 use crate::lock::{read, write};
 use crate::manager::Manager;
@@ -215,13 +215,6 @@ where
         total
     }
 
-    fn health(&self) -> Health {
-        self.sub_pools()
-            .iter()
-            .map(ConnectionPool::health)
-            .fold(Health::Healthy, Health::worst)
-    }
-
     fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             let mut all = true;
@@ -229,6 +222,32 @@ where
                 all &= p.close(timeout).await;
             }
             all
+        })
+    }
+}
+
+impl<K, M> Health for KeyedPool<K, M>
+where
+    K: Hash + Eq + Clone + fmt::Debug + Send + Sync + 'static,
+    M: Manager,
+{
+    /// The worst verdict of the sub-pools.
+    fn health(&self) -> HealthStatus {
+        self.sub_pools()
+            .iter()
+            .map(ConnectionPool::health)
+            .fold(HealthStatus::Healthy, HealthStatus::worst)
+    }
+
+    /// Probes every sub-pool (one after the other, each within `timeout`);
+    /// the worst verdict wins.
+    fn probe(&self, timeout: Duration) -> BoxFuture<'_, HealthStatus> {
+        Box::pin(async move {
+            let mut worst = HealthStatus::Healthy;
+            for p in self.sub_pools() {
+                worst = worst.worst(Health::probe(&p, timeout).await);
+            }
+            worst
         })
     }
 }

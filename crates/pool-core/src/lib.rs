@@ -26,6 +26,7 @@ mod guard;
 mod health;
 mod inner;
 mod keyed;
+mod knobs;
 mod limit;
 mod lock;
 mod manager;
@@ -41,21 +42,20 @@ mod waiters;
 #[cfg(feature = "bb8")]
 pub use bb8_compat::{Bb8Error, Bb8Manager};
 pub use builder::Builder;
-pub use config::{
-    parse_duration, parse_opt_duration, ConfigError, PoolConfig, QueueMode, KNOBS, MAX_POOL_SIZE,
-    MIN_REAP_INTERVAL,
-};
+pub use config::{ConfigError, PoolConfig, QueueMode, MAX_POOL_SIZE, MIN_REAP_INTERVAL};
 pub use dyn_pool::{BoxFuture, Pool};
 pub use error::{LastError, PoolError};
 pub use guard::PooledConnection;
-pub use health::Health;
+pub use health::{Health, HealthStatus};
 pub use keyed::KeyedPool;
 pub use manager::Manager;
 pub use pool::ConnectionPool;
-pub use stats::{Stats, StripedCounter};
+pub use stats::Stats;
 
 /// Helpers the protocol crates share (one implementation each); not pool
 /// vocabulary.
 pub mod util {
     pub use crate::chain::ErrorChain;
+    pub use crate::config::{parse_duration, parse_opt_duration};
+    pub use crate::stats::StripedCounter;
 }

@@ -12,7 +12,7 @@ use crate::config::PoolConfig;
 use crate::dyn_pool::{BoxFuture, Pool};
 use crate::error::PoolError;
 use crate::guard::PooledConnection;
-use crate::health::Health;
+use crate::health::{Health, HealthStatus};
 use crate::inner::Inner;
 use crate::manager::Manager;
 use crate::stats::Stats;
@@ -187,8 +187,9 @@ impl<M: Manager> ConnectionPool<M> {
         self.inner.stats()
     }
 
-    /// The pool's verdict (closed, cannot connect, saturated, or healthy).
-    pub fn health(&self) -> Health {
+    /// The pool's verdict from its counters (closed, cannot connect,
+    /// saturated, or healthy); see [`Health`] for the probe.
+    pub fn health(&self) -> HealthStatus {
         self.inner.health()
     }
 
@@ -257,11 +258,52 @@ impl<M: Manager> Pool for ConnectionPool<M> {
         self.inner.stats()
     }
 
-    fn health(&self) -> Health {
+    fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(self.inner.close(timeout))
+    }
+}
+
+impl<M: Manager> Health for ConnectionPool<M> {
+    fn health(&self) -> HealthStatus {
         self.inner.health()
     }
 
-    fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
-        Box::pin(self.inner.close(timeout))
+    /// Checks out a connection within `timeout` and runs `Manager::check` on
+    /// it; a connection whose check fails is closed. A failure of either step
+    /// is `Unhealthy` with its cause; otherwise the cheap verdict stands.
+    fn probe(&self, timeout: Duration) -> BoxFuture<'_, HealthStatus> {
+        Box::pin(async move {
+            let cheap = self.inner.health();
+            if self.is_closed() {
+                return cheap;
+            }
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut conn = match self.get_timeout(timeout).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    return HealthStatus::Unhealthy {
+                        reason: format!("probe: {e}"),
+                    }
+                }
+            };
+            conn.set_dirty(true);
+            let checked =
+                tokio::time::timeout_at(deadline, self.inner.manager.check(&mut conn)).await;
+            match checked {
+                Ok(Ok(())) => {
+                    conn.set_dirty(false);
+                    cheap
+                }
+                Ok(Err(e)) => HealthStatus::Unhealthy {
+                    reason: format!("probe: check failed: {e}"),
+                },
+                Err(_) => HealthStatus::Unhealthy {
+                    reason: format!(
+                        "probe: check did not answer within {}",
+                        humantime::format_duration(timeout)
+                    ),
+                },
+            }
+        })
     }
 }

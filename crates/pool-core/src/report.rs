@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use crate::health::Health;
+use crate::health::HealthStatus;
 use crate::inner::Inner;
 use crate::lock::lock;
 use crate::manager::Manager;
@@ -27,9 +27,9 @@ impl<M: Manager> Inner<M> {
         s
     }
 
-    pub(crate) fn health(&self) -> Health {
+    pub(crate) fn health(&self) -> HealthStatus {
         if self.is_closed() {
-            return Health::Unhealthy {
+            return HealthStatus::Unhealthy {
                 reason: "pool is closed".into(),
             };
         }
@@ -47,19 +47,19 @@ impl<M: Manager> Inner<M> {
         if let Some(e) = recent_failure {
             let reason = format!("cannot connect: {e}");
             return if s.size == 0 {
-                Health::Unhealthy { reason }
+                HealthStatus::Unhealthy { reason }
             } else {
-                Health::Degraded { reason }
+                HealthStatus::Degraded { reason }
             };
         }
         if s.waiting > 0 && s.idle == 0 && s.size >= s.max_size {
-            return Health::Degraded {
+            return HealthStatus::Degraded {
                 reason: format!(
                     "saturated: {} waiting, all {} connections in use",
                     s.waiting, s.max_size
                 ),
             };
         }
-        Health::Healthy
+        HealthStatus::Healthy
     }
 }

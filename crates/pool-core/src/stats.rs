@@ -90,7 +90,7 @@ const STRIPES: usize = 8;
 /// the stripes (1 KiB per counter; meant for a handful of counters per pool).
 ///
 /// ```
-/// let requests = pool_core::StripedCounter::new();
+/// let requests = pool_core::util::StripedCounter::new();
 /// requests.incr();
 /// assert_eq!(requests.get(), 1);
 /// ```

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use pool_core::{ConnectionPool, Health, PoolError};
+use pool_core::{ConnectionPool, HealthStatus, PoolError};
 use support::{settle, TestManager};
 
 #[tokio::test(start_paused = true)]
@@ -29,7 +29,7 @@ async fn close_fails_waiters_and_new_gets_at_once() {
     assert!(matches!(waiter.await.unwrap(), Err(PoolError::Closed)));
     assert!(matches!(pool.get().await, Err(PoolError::Closed)));
     assert!(matches!(pool.try_get().await, Err(PoolError::Closed)));
-    assert!(matches!(pool.health(), Health::Unhealthy { .. }));
+    assert!(matches!(pool.health(), HealthStatus::Unhealthy { .. }));
     assert!(
         !closing.is_finished(),
         "close resolved with a connection out"

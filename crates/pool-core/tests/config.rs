@@ -131,3 +131,38 @@ fn building_outside_a_runtime_is_an_error_not_a_panic() {
         .unwrap_err();
     assert_eq!(err, ConfigError::NoRuntime);
 }
+
+/// serde reads the same text forms as `set` (one parser), numbers or strings.
+#[cfg(feature = "serde")]
+#[test]
+fn serde_reads_knobs_through_the_text_parser() {
+    use serde::de::value::{Error, MapDeserializer};
+    use serde::Deserialize;
+
+    let texts = MapDeserializer::<_, Error>::new(
+        [
+            ("acquire_timeout", "250ms"),
+            ("idle_timeout", "off"),
+            ("queue_mode", "fifo"),
+        ]
+        .into_iter(),
+    );
+    let c = PoolConfig::deserialize(texts).unwrap();
+    assert_eq!(c.acquire_timeout, Duration::from_millis(250));
+    assert_eq!(c.idle_timeout, None);
+    assert_eq!(c.queue_mode, QueueMode::Fifo);
+    assert_eq!(c.max_size, 10, "missing knobs keep their defaults");
+
+    let numbers = MapDeserializer::<_, Error>::new([("max_size", 20u64)].into_iter());
+    assert_eq!(PoolConfig::deserialize(numbers).unwrap().max_size, 20);
+
+    let bad = MapDeserializer::<_, Error>::new([("connect_timeout", "5")].into_iter());
+    let err = PoolConfig::deserialize(bad).unwrap_err().to_string();
+    assert!(
+        err.contains("connect_timeout") && err.contains("\"5\""),
+        "{err}"
+    );
+    let unknown = MapDeserializer::<_, Error>::new([("max_sise", "3")].into_iter());
+    let err = PoolConfig::deserialize(unknown).unwrap_err().to_string();
+    assert!(err.contains("max_sise"), "{err}");
+}

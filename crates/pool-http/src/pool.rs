@@ -9,7 +9,8 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use pool_core::{
-    BoxFuture, ConnectionPool, Health, Pool, PoolError, PooledConnection, Stats, StripedCounter,
+    util::StripedCounter, BoxFuture, ConnectionPool, Health, HealthStatus, Pool, PoolError,
+    PooledConnection, Stats,
 };
 
 type Permit<'a> = PooledConnection<'a, Permits>;
@@ -642,27 +643,29 @@ impl Pool for HttpPool {
         }
     }
 
-    fn health(&self) -> Health {
-        if self.inner.closed.load(Relaxed) {
-            return Health::Unhealthy {
-                reason: "pool is closed".into(),
-            };
-        }
-        let s = self.stats();
-        if s.in_flight >= self.inner.config.max_in_flight {
-            return Health::Degraded {
-                reason: format!("saturated: {} requests in flight", s.in_flight),
-            };
-        }
-        Health::Healthy
-    }
-
     fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             self.inner.closed.store(true, Relaxed);
             // Every permit back means no request in flight.
             self.inner.total.close(timeout).await
         })
+    }
+}
+
+impl Health for HttpPool {
+    fn health(&self) -> HealthStatus {
+        if self.inner.closed.load(Relaxed) {
+            return HealthStatus::Unhealthy {
+                reason: "pool is closed".into(),
+            };
+        }
+        let s = self.stats();
+        if s.in_flight >= self.inner.config.max_in_flight {
+            return HealthStatus::Degraded {
+                reason: format!("saturated: {} requests in flight", s.in_flight),
+            };
+        }
+        HealthStatus::Healthy
     }
 }
 

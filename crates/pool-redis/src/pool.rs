@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::{BoxFuture, ConnectionPool, Health, Pool, Stats};
+use pool_core::{BoxFuture, ConnectionPool, Health, HealthStatus, Pool, Stats};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, Pipeline};
 
@@ -198,11 +198,17 @@ impl Pool for RedisPool {
         s
     }
 
-    fn health(&self) -> Health {
+    fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(self.inner.exclusive.close(timeout))
+    }
+}
+
+impl Health for RedisPool {
+    fn health(&self) -> HealthStatus {
         self.inner.exclusive.health()
     }
 
-    fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
-        Box::pin(self.inner.exclusive.close(timeout))
+    fn probe(&self, timeout: Duration) -> BoxFuture<'_, HealthStatus> {
+        Health::probe(&self.inner.exclusive, timeout)
     }
 }
