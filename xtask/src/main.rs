@@ -30,14 +30,14 @@ fn try_main() -> Result<()> {
     match task.as_deref() {
         Some("bench") => bench(&rest),
         Some("test") => test(&rest),
-        Some("ci") => ci(),
+        Some("ci") => ci(&rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  bench [core] [--quick]   benchmarks against peers; report in target/bench-report/\n  \
                  test [-- ARGS]           every test of the workspace (finds or starts PostgreSQL/Redis)\n  \
-                 ci                       fmt, clippy, test, quick bench (what .ci/run runs)"
+                 ci [checks]              fmt, clippy (all features, then each umbrella feature alone),\n                           quick bench, then test; `checks` stops before test (.ci/run)"
             );
             Err("no task given".into())
         }
@@ -112,7 +112,11 @@ fn test(args: &[String]) -> Result<()> {
     result
 }
 
-fn ci() -> Result<()> {
+/// The umbrella's features, each built alone by CI (a feature that only
+/// compiles, or only lints clean, next to another is a bug for its users).
+const UMBRELLA_FEATURES: &[&str] = &["postgres", "sqlite", "redis", "http", "bb8", "serde"];
+
+fn ci(args: &[String]) -> Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt)?;
@@ -127,6 +131,24 @@ fn ci() -> Result<()> {
         "warnings",
     ]);
     run(clippy)?;
+    for feature in UMBRELLA_FEATURES {
+        let mut alone = cargo();
+        alone.args([
+            "clippy",
+            "-p",
+            "unipool",
+            "--no-default-features",
+            "--features",
+            feature,
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        run(alone)?;
+    }
     bench(&["core".into(), "--quick".into()])?;
+    if args.iter().any(|a| a == "checks") {
+        return Ok(());
+    }
     test(&[])
 }

@@ -106,32 +106,28 @@ impl<M: Manager> Builder<M> {
     /// [`ConfigError`] naming the first invalid knob, or [`ConfigError::NoRuntime`]
     /// when called outside a tokio runtime.
     pub fn build(self, manager: M) -> Result<ConnectionPool<M>, ConfigError> {
-        self.build_inner(manager, None, None)
-    }
-
-    pub(crate) fn build_inner(
-        self,
-        manager: M,
-        total: Option<Arc<TotalLimit>>,
-        epoch: Option<Instant>,
-    ) -> Result<ConnectionPool<M>, ConfigError> {
         self.config.validate()?;
         let handle = Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
+        Ok(self.start(manager, handle, None, Instant::now()))
+    }
+
+    /// Starts a pool whose configuration was validated, on `handle` (a keyed
+    /// pool's sub-pools: one check at the keyed pool's build, not one per key).
+    pub(crate) fn start(
+        self,
+        manager: M,
+        handle: Handle,
+        total: Option<Arc<TotalLimit>>,
+        epoch: Instant,
+    ) -> ConnectionPool<M> {
         let name = self.name.unwrap_or_else(|| manager.kind().to_string());
-        let inner = Inner::new(
-            manager,
-            self.config,
-            name,
-            handle,
-            total.clone(),
-            epoch.unwrap_or_else(Instant::now),
-        );
+        let inner = Inner::new(manager, self.config, name, handle, total.clone(), epoch);
         if let Some(total) = total {
             let weak: std::sync::Weak<dyn crate::limit::Capacity> = Arc::downgrade(&inner) as _;
             total.register(weak);
         }
         reaper::spawn(&inner);
         inner.top_up_min_idle();
-        Ok(ConnectionPool::from_inner(inner))
+        ConnectionPool::from_inner(inner)
     }
 }

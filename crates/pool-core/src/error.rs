@@ -4,18 +4,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::ConfigError;
-
 /// The last connect failure seen before a timeout, kept for the `Timeout` error.
 ///
 /// It is shared (`Arc`) because several waiters may time out after the same failure.
 pub type LastError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Why `get()` (or building a pool) failed.
+/// Why `get()` failed. (Building a pool fails with a
+/// [`ConfigError`](crate::ConfigError) instead.)
 ///
 /// Messages never contain credentials: managers of this workspace redact URLs before
 /// an error is built, and the engine adds only durations and counts.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum PoolError<E> {
     /// No connection became available within `acquire_timeout`. `last_error` is the
     /// last connect failure this pool saw while the caller waited, if any.
@@ -39,9 +39,6 @@ pub enum PoolError<E> {
     /// The pool was closed.
     #[error("the pool is closed")]
     Closed,
-    /// The configuration is invalid.
-    #[error("invalid pool configuration: {0}")]
-    Config(#[from] ConfigError),
 }
 
 impl<E> PoolError<E> {
@@ -60,7 +57,6 @@ impl<E> PoolError<E> {
             PoolError::ConnectTimeout { timeout } => PoolError::ConnectTimeout { timeout },
             PoolError::Backend(e) => PoolError::Backend(f(e)),
             PoolError::Closed => PoolError::Closed,
-            PoolError::Config(c) => PoolError::Config(c),
         }
     }
 }
@@ -74,7 +70,6 @@ impl<E: fmt::Display> fmt::Debug for PoolError<E> {
             PoolError::ConnectTimeout { .. } => write!(f, "ConnectTimeout({self})"),
             PoolError::Backend(e) => write!(f, "Backend({e})"),
             PoolError::Closed => f.write_str("Closed"),
-            PoolError::Config(c) => write!(f, "Config({c})"),
         }
     }
 }

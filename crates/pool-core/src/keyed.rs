@@ -44,6 +44,8 @@ struct KeyedInner<K, M: Manager> {
     pools: RwLock<HashMap<K, ConnectionPool<M>>>,
     total: Arc<TotalLimit>,
     epoch: Instant,
+    /// The runtime the keyed pool was built on; its sub-pools run there.
+    handle: tokio::runtime::Handle,
 }
 
 impl<K, M: Manager> Clone for KeyedPool<K, M> {
@@ -98,6 +100,7 @@ where
                 pools: RwLock::new(HashMap::new()),
                 total: Arc::new(TotalLimit::new(max_total)),
                 epoch: Instant::now(),
+                handle: handle.clone(),
             }),
         };
         // Like a pool's reaper: a weak handle, so it never keeps the pool alive.
@@ -128,11 +131,12 @@ where
         let manager = (self.inner.make_manager)(key);
         let pool = Builder::from_config(self.inner.config.clone())
             .name(format!("{}[{key:?}]", self.inner.name))
-            .build_inner(
+            .start(
                 manager,
+                self.inner.handle.clone(),
                 Some(self.inner.total.clone()),
-                Some(self.inner.epoch),
-            )?;
+                self.inner.epoch,
+            );
         pools.insert(key.clone(), pool.clone());
         Ok(pool)
     }

@@ -9,6 +9,7 @@ use crate::padded::CachePadded;
 /// A cheap, point-in-time snapshot of one pool. Gauges (`size`, `idle`, …) are read
 /// one after the other without a lock, so under load they may disagree by one.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Stats {
     /// The configured `max_size`.
     pub max_size: usize,

@@ -628,19 +628,18 @@ impl Pool for HttpPool {
         let s = self.stats();
         let requests = s.requests();
         let opened = s.connections_opened();
-        Stats {
-            max_size: self.inner.config.max_in_flight,
-            in_use: s.in_flight,
-            size: s.open_connections,
-            acquired_total: requests,
-            acquired_fast: requests,
-            timeouts: s.limit_timeouts,
-            created: opened,
-            create_failures: s.hosts.iter().map(|h| h.connect_failures).sum(),
-            reused: requests.saturating_sub(opened),
-            reuse_rate: reuse_rate(opened, requests),
-            ..Stats::default()
-        }
+        let mut out = Stats::default();
+        out.max_size = self.inner.config.max_in_flight;
+        out.in_use = s.in_flight;
+        out.size = s.open_connections;
+        out.acquired_total = requests;
+        out.acquired_fast = requests;
+        out.timeouts = s.limit_timeouts;
+        out.created = opened;
+        out.create_failures = s.hosts.iter().map(|h| h.connect_failures).sum();
+        out.reused = requests.saturating_sub(opened);
+        out.reuse_rate = reuse_rate(opened, requests);
+        out
     }
 
     fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {

@@ -14,12 +14,9 @@ pub enum RedisPoolError {
     /// The URL or configuration is invalid.
     #[error("invalid redis configuration: {0}")]
     Config(String),
-}
-
-impl From<pool_core::ConfigError> for RedisPoolError {
-    fn from(e: pool_core::ConfigError) -> Self {
-        RedisPoolError::Pool(PoolError::Config(e))
-    }
+    /// A pool knob is invalid (names the knob and the value).
+    #[error(transparent)]
+    PoolConfig(#[from] pool_core::ConfigError),
 }
 
 impl RedisPoolError {

@@ -70,16 +70,13 @@ pub enum SqlError {
     /// A connection URL or option is invalid; names the option, never a password.
     #[error("invalid database configuration: {0}")]
     Config(String),
+    /// A pool knob is invalid (names the knob and the value).
+    #[error(transparent)]
+    PoolConfig(#[from] pool_core::ConfigError),
     /// A `transaction` closure panicked; the transaction was rolled back and the
     /// connection discarded.
     #[error("the transaction closure panicked; rolled back")]
     Panicked,
-}
-
-impl From<pool_core::ConfigError> for SqlError {
-    fn from(e: pool_core::ConfigError) -> Self {
-        SqlError::Pool(PoolError::Config(e))
-    }
 }
 
 #[cfg(feature = "postgres")]

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "postgres")]
 mod catch_unwind;
 mod error;
 #[cfg(feature = "postgres")]

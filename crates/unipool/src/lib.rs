@@ -23,7 +23,15 @@
 //! ```
 
 #[doc(inline)]
-pub use pool_core::{self as core, *};
+pub use pool_core::{
+    self as core, util, BoxFuture, Builder, ConfigError, ConnectionPool, Health, HealthStatus,
+    KeyedPool, LastError, Manager, Pool, PoolConfig, PoolError, PooledConnection, QueueMode, Stats,
+    MAX_POOL_SIZE, MIN_REAP_INTERVAL,
+};
+
+#[cfg(feature = "bb8")]
+#[doc(inline)]
+pub use pool_core::{Bb8Error, Bb8Manager};
 
 /// PostgreSQL and SQLite pools (features `postgres`, `sqlite`).
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
