@@ -215,7 +215,7 @@ impl<M: Manager> Future for Acquire<'_, M> {
                 };
             }
             Outcome::Handed(slot) => Ok(Some(slot)),
-            Outcome::Failed(e) => Err(e),
+            Outcome::Failed => Err(w.take_error().unwrap_or(PoolError::Closed)),
             Outcome::Closed => Err(PoolError::Closed),
             Outcome::TimedOut => Ok(None),
         };

@@ -48,7 +48,7 @@ pub(crate) struct Waiter<E> {
 }
 
 /// What a waiter finds when it looks at its state.
-pub(crate) enum Outcome<E> {
+pub(crate) enum Outcome {
     /// Nothing yet: stay parked.
     Waiting,
     /// A connection went idle: look for it (the state is back to waiting, so a
@@ -56,8 +56,9 @@ pub(crate) enum Outcome<E> {
     Notified,
     /// A connection was handed over; the waiter has left the queue.
     Handed(Held),
-    /// The connect made for it failed; it has left the queue.
-    Failed(PoolError<E>),
+    /// The connect made for it failed (the error is in [`Waiter::take_error`]);
+    /// it has left the queue.
+    Failed,
     /// The pool closed; it has left the queue.
     Closed,
     /// Its deadline passed; it has left the queue.
@@ -80,7 +81,8 @@ impl<E> Waiter<E> {
     }
 
     /// Registers `waker`, then reads what a giver left.
-    pub(crate) fn poll_outcome(&self, waker: &Waker) -> Outcome<E> {
+    #[inline]
+    pub(crate) fn poll_outcome(&self, waker: &Waker) -> Outcome {
         {
             let mut slot = lock(&self.waker);
             match &*slot {
@@ -103,10 +105,7 @@ impl<E> Waiter<E> {
                     }
                     Outcome::Notified
                 }
-                FAILED => match lock(&self.error).take() {
-                    Some(e) => Outcome::Failed(e),
-                    None => Outcome::Closed,
-                },
+                FAILED => Outcome::Failed,
                 CLOSED => Outcome::Closed,
                 TIMED_OUT => Outcome::TimedOut,
                 // SAFETY: `CONN + i` is stored only by `hand_over`, from a held
@@ -117,41 +116,18 @@ impl<E> Waiter<E> {
         }
     }
 
+    /// The connect failure handed over with `Outcome::Failed`.
+    pub(crate) fn take_error(&self) -> Option<PoolError<E>> {
+        lock(&self.error).take()
+    }
+
     /// Stores `state` and takes the waker (to wake after unlocking). Call with
     /// the queue locked, after dequeuing the waiter (or, for `NOTIFIED`,
     /// while it stays queued).
-    fn tell(&self, state: usize, wakeups: &mut Wakeups) {
+    #[inline]
+    fn tell(&self, state: usize) -> Option<Waker> {
         self.state.store(state, SeqCst);
-        if let Some(w) = lock(&self.waker).take() {
-            wakeups.push(w);
-        }
-    }
-}
-
-/// Wakers collected with the queue locked, woken after it is unlocked.
-/// The first needs no allocation (a return wakes at most one waiter).
-#[derive(Default)]
-struct Wakeups {
-    first: Option<Waker>,
-    rest: Vec<Waker>,
-}
-
-impl Wakeups {
-    fn push(&mut self, w: Waker) {
-        if self.first.is_none() {
-            self.first = Some(w);
-        } else {
-            self.rest.push(w);
-        }
-    }
-
-    fn wake(self) {
-        if let Some(w) = self.first {
-            w.wake();
-        }
-        for w in self.rest {
-            w.wake();
-        }
+        lock(&self.waker).take()
     }
 }
 
@@ -172,25 +148,23 @@ pub(crate) struct WaitQueue<E> {
     deadlines: Arc<Deadlines>,
 }
 
-/// The locked queue, and the wakers to wake once it is unlocked.
+/// The locked queue, and the waker to wake once it is unlocked (a transition
+/// that tells several waiters returns their wakers instead).
 struct Locked<'a, E> {
     q: MutexGuard<'a, VecDeque<Arc<Waiter<E>>>>,
-    wakeups: Wakeups,
+    wake: Option<Waker>,
 }
 
 impl<E> Locked<'_, E> {
     /// Tells the oldest waiter that is not already told that a connection
     /// went idle.
     fn notify_one(&mut self) {
-        let Locked { q, wakeups } = self;
-        if let Some(w) = q.iter().find(|w| {
+        if let Some(w) = self.q.iter().find(|w| {
             w.state
                 .compare_exchange(EMPTY, NOTIFIED, SeqCst, SeqCst)
                 .is_ok()
         }) {
-            if let Some(waker) = lock(&w.waker).take() {
-                wakeups.push(waker);
-            }
+            self.wake = lock(&w.waker).take();
         }
     }
 }
@@ -228,21 +202,24 @@ impl<E> WaitQueue<E> {
     }
 
     /// Runs one transition: `f` with the queue locked; then `count` and
-    /// `head_since` follow the queue, the lock is released, and the wakers `f`
-    /// collected are woken.
+    /// `head_since` follow the queue, the lock is released, and the waker `f`
+    /// left is woken.
+    #[inline]
     fn transition<R>(&self, f: impl FnOnce(&mut Locked<'_, E>) -> R) -> R {
         self.locks.fetch_add(1, Relaxed);
         let mut locked = Locked {
             q: lock(&self.queue),
-            wakeups: Wakeups::default(),
+            wake: None,
         };
         let r = f(&mut locked);
-        let Locked { q, wakeups } = locked;
+        let Locked { q, wake } = locked;
         self.count.store(q.len(), SeqCst);
         self.head_since
             .store(q.front().map_or(u64::MAX, |w| w.since), SeqCst);
         drop(q);
-        wakeups.wake();
+        if let Some(w) = wake {
+            w.wake();
+        }
         r
     }
 
@@ -269,7 +246,7 @@ impl<E> WaitQueue<E> {
         self.transition(|l| {
             if l.q.front().is_some_and(|w| due(w.since)) {
                 let w = l.q.pop_front().expect("front exists");
-                w.tell(CONN + slot.into_raw(), &mut l.wakeups);
+                l.wake = w.tell(CONN + slot.into_raw());
             } else {
                 keep(slot);
                 l.notify_one();
@@ -290,18 +267,16 @@ impl<E> WaitQueue<E> {
                 return false;
             };
             *lock(&w.error) = Some(error);
-            w.tell(FAILED, &mut l.wakeups);
+            l.wake = w.tell(FAILED);
             true
         })
     }
 
     /// The pool closed: every waiter fails with `Closed`.
     pub(crate) fn close_all(&self) {
-        self.transition(|l| {
-            for w in l.q.drain(..) {
-                w.tell(CLOSED, &mut l.wakeups);
-            }
-        });
+        let wakers: Vec<Waker> =
+            self.transition(|l| l.q.drain(..).filter_map(|w| w.tell(CLOSED)).collect());
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// The deadline task fired: every waiter whose deadline is at or before
@@ -309,7 +284,7 @@ impl<E> WaitQueue<E> {
     /// left. An idle connection one of them had been told of goes to the next
     /// (`idle_any` says whether one is still there).
     pub(crate) fn expire(&self, now: u64, idle_any: impl FnOnce() -> bool) {
-        self.transition(|l| {
+        let wakers = self.transition(|l| {
             let mut next = u64::MAX;
             let mut passed_on = false;
             let mut expired = Vec::new();
@@ -322,15 +297,18 @@ impl<E> WaitQueue<E> {
                     true
                 }
             });
+            let mut wakers = Vec::with_capacity(expired.len());
             for w in expired {
                 passed_on |= w.state.load(SeqCst) == NOTIFIED;
-                w.tell(TIMED_OUT, &mut l.wakeups);
+                wakers.extend(w.tell(TIMED_OUT));
             }
             self.deadlines.rearm(next);
             if passed_on && idle_any() {
                 l.notify_one();
             }
+            wakers
         });
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// `w` leaves the queue (cancelled, or it took a connection by itself).
