@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::error::{ConnectFailure, LastError};
 use crate::inner::Inner;
+use crate::jitter::{backoff, unit_random};
 use crate::limit::Capacity;
 use crate::lock::lock;
 use crate::manager::Manager;
@@ -167,14 +168,7 @@ impl<M: Manager> Inner<M> {
                 return Err(failure);
             }
             self.record_error(&failure);
-            let cap = self
-                .config
-                .retry_backoff
-                .saturating_mul(1u32 << attempt.min(16))
-                .min(MAX_BACKOFF);
-            // Full jitter: a fleet of pools that lost the same server must not
-            // reconnect in lock-step.
-            let backoff = cap.mul_f64(self.random_unit());
+            let backoff = backoff(self.config.retry_backoff, attempt, MAX_BACKOFF);
             if Instant::now() + backoff >= budget_end {
                 return Err(failure);
             }
@@ -201,18 +195,7 @@ impl<M: Manager> Inner<M> {
         let life = self.config.max_lifetime?;
         // Up to −10 % so connections opened together do not expire together
         // (sqlx #3051).
-        Some(now + life - (life / 10).mul_f64(self.random_unit()))
-    }
-
-    /// A uniform number in [0, 1) from a xorshift generator; races between threads
-    /// only mix the state further, which is fine for jitter.
-    pub(crate) fn random_unit(&self) -> f64 {
-        let mut x = self.rng.load(Relaxed);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng.store(x, Relaxed);
-        (x >> 11) as f64 / (1u64 << 53) as f64
+        Some(now + life - (life / 10).mul_f64(unit_random()))
     }
 }
 
@@ -227,11 +210,3 @@ impl std::fmt::Display for ErrorMessage {
 }
 
 impl std::error::Error for ErrorMessage {}
-
-/// A seed for the pool's jitter generator.
-pub(crate) fn seed(salt: u64) -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    (t ^ salt.rotate_left(32)) | 1
-}

@@ -11,7 +11,7 @@
 //! - `opening` ≤ the waiters counted at the moment each connect is started, so a
 //!   burst never opens more than the demand it saw (guarantee 7, bb8 #221).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -55,8 +55,6 @@ pub(crate) struct Inner<M: Manager> {
     /// Shared with the other sub-pools of a `KeyedPool`.
     pub(crate) total: Option<Arc<TotalLimit>>,
     pub(crate) me: Weak<Inner<M>>,
-    /// Jitter for lifetimes and retry backoff.
-    pub(crate) rng: AtomicU64,
     /// Where a FIFO pool looks for the next idle connection.
     cursor: AtomicUsize,
     window_nanos: u64,
@@ -87,7 +85,6 @@ impl<M: Manager> Inner<M> {
             handle,
             total,
             me: me.clone(),
-            rng: AtomicU64::new(crate::connect::seed(me.as_ptr() as u64)),
             cursor: AtomicUsize::new(0),
             window_nanos: config.fairness_window.as_nanos() as u64,
             config,

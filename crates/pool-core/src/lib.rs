@@ -25,6 +25,7 @@ mod error;
 mod guard;
 mod health;
 mod inner;
+mod jitter;
 mod keyed;
 mod knobs;
 mod limit;
@@ -33,6 +34,7 @@ mod manager;
 mod padded;
 mod pool;
 mod reaper;
+mod redact;
 mod report;
 mod slots;
 mod stats;
@@ -57,5 +59,14 @@ pub use stats::Stats;
 pub mod util {
     pub use crate::chain::ErrorChain;
     pub use crate::config::{parse_duration, parse_opt_duration};
+    pub use crate::jitter::{backoff, unit_random};
+    pub use crate::lock::{lock, read, write};
+    pub use crate::redact::redact_url;
+
+    /// How many of the engine's locks (every `Mutex` and `RwLock` of
+    /// pool-core) the calling thread has taken so far: for tests that pin
+    /// the lock-free fast path.
+    #[doc(hidden)]
+    pub use crate::lock::taken_on_this_thread as locks_taken_on_this_thread;
     pub use crate::stats::StripedCounter;
 }

@@ -219,13 +219,6 @@ impl<M: Manager> ConnectionPool<M> {
         self.inner.is_closed()
     }
 
-    /// How many times the wait queue's lock was taken so far. Only for tests that
-    /// pin guarantee 8 (the idle fast path takes no lock).
-    #[doc(hidden)]
-    pub fn queue_lock_count(&self) -> u64 {
-        self.inner.waiters.lock_count()
-    }
-
     /// Runs one reaper pass now (what the reaper does every `reap_interval`).
     pub async fn reap_now(&self) {
         self.inner.reap().await;

@@ -141,8 +141,6 @@ pub(crate) struct WaitQueue<E> {
     /// `since` of the queue's head (`u64::MAX` when empty): a running task may not
     /// barge past a head older than `fairness_window`.
     head_since: AtomicU64,
-    /// How often `queue` was locked: lets a test prove the fast path never locks.
-    locks: AtomicU64,
     /// The one timer of the waiters' deadlines; its `armed` deadline is written
     /// only with the queue locked.
     deadlines: Arc<Deadlines>,
@@ -175,7 +173,6 @@ impl<E> WaitQueue<E> {
             queue: Mutex::new(VecDeque::new()),
             count: AtomicUsize::new(0),
             head_since: AtomicU64::new(u64::MAX),
-            locks: AtomicU64::new(0),
             deadlines,
         }
     }
@@ -192,11 +189,6 @@ impl<E> WaitQueue<E> {
         self.head_since.load(SeqCst)
     }
 
-    /// How often the queue was locked so far.
-    pub(crate) fn lock_count(&self) -> u64 {
-        self.locks.load(Relaxed)
-    }
-
     pub(crate) fn deadlines(&self) -> &Arc<Deadlines> {
         &self.deadlines
     }
@@ -206,7 +198,6 @@ impl<E> WaitQueue<E> {
     /// left is woken.
     #[inline]
     fn transition<R>(&self, f: impl FnOnce(&mut Locked<'_, E>) -> R) -> R {
-        self.locks.fetch_add(1, Relaxed);
         let mut locked = Locked {
             q: lock(&self.queue),
             wake: None,

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
+use pool_core::util::redact_url;
 use pool_core::{
     util::StripedCounter, BoxFuture, ConnectionPool, Health, HealthStatus, Pool, PoolError,
     PooledConnection, Stats,
@@ -164,7 +166,7 @@ impl HttpPool {
                 Auth::Basic { user, password } => {
                     format!(
                         "Basic {}",
-                        base64(&format!("{user}:{}", password.as_deref().unwrap_or("")))
+                        BASE64.encode(format!("{user}:{}", password.as_deref().unwrap_or("")))
                     )
                 }
             };
@@ -401,15 +403,10 @@ impl HttpPool {
                 return Ok(HostRef::Primary(h));
             }
         }
-        if let Some(h) = inner
-            .hosts
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-        {
+        if let Some(h) = pool_core::util::read(&inner.hosts).get(key) {
             return Ok(HostRef::Other(h.clone()));
         }
-        let mut hosts = inner.hosts.write().unwrap_or_else(|p| p.into_inner());
+        let mut hosts = pool_core::util::write(&inner.hosts);
         if let Some(h) = hosts.get(key) {
             return Ok(HostRef::Other(h.clone()));
         }
@@ -501,11 +498,8 @@ impl HttpPool {
         let connects = inner
             .connects
             .as_ref()
-            .map(|c| c.hosts.lock().unwrap_or_else(|p| p.into_inner()).clone());
-        let mut hosts: Vec<HostStats> = inner
-            .hosts
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .map(|c| pool_core::util::lock(&c.hosts).clone());
+        let mut hosts: Vec<HostStats> = pool_core::util::read(&inner.hosts)
             .values()
             .map(|h| {
                 let requests = h.requests.get();
@@ -572,44 +566,22 @@ impl HostState {
     }
 }
 
-fn base64(input: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = input.as_bytes();
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for chunk in b.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 impl fmt::Debug for HttpPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpPool")
             .field("name", &self.inner.name)
             .field(
                 "base_url",
-                &self.inner.config.base_url.as_ref().map(redacted),
+                &self
+                    .inner
+                    .config
+                    .base_url
+                    .as_ref()
+                    .map(|u| redact_url(u.as_str())),
             )
             .field("auth", &self.inner.config.auth)
             .finish_non_exhaustive()
     }
-}
-
-fn redacted(u: &url::Url) -> String {
-    let mut u = u.clone();
-    if u.password().is_some() {
-        let _ = u.set_password(Some("***"));
-    }
-    u.to_string()
 }
 
 impl Pool for HttpPool {
@@ -665,16 +637,5 @@ impl Health for HttpPool {
             };
         }
         HealthStatus::Healthy
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_the_rfc_examples() {
-        assert_eq!(super::base64("f"), "Zg==");
-        assert_eq!(super::base64("fo"), "Zm8=");
-        assert_eq!(super::base64("foo"), "Zm9v");
-        assert_eq!(super::base64("user:pass"), "dXNlcjpwYXNz");
     }
 }

@@ -30,7 +30,7 @@ impl HttpRegistry {
         name: &str,
         config: impl FnOnce() -> HttpConfig,
     ) -> Result<HttpPool, HttpError> {
-        let mut services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        let mut services = pool_core::util::lock(&self.services);
         if let Some(p) = services.get(name) {
             return Ok(p.clone());
         }
@@ -41,18 +41,12 @@ impl HttpRegistry {
 
     /// The pool of `name`, if built.
     pub fn get(&self, name: &str) -> Option<HttpPool> {
-        self.services
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+        pool_core::util::lock(&self.services).get(name).cloned()
     }
 
     /// Every service.
     pub fn all(&self) -> Vec<HttpPool> {
-        self.services
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        pool_core::util::lock(&self.services)
             .values()
             .cloned()
             .collect()

@@ -83,30 +83,7 @@ pub(crate) fn connection_lost(e: &reqwest::Error) -> bool {
 
 /// Exponential backoff with full jitter: uniform in [0, min(cap, base·2^n)].
 pub(crate) fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
-    let exp = policy
-        .base_backoff
-        .saturating_mul(1u32 << attempt.min(20))
-        .min(policy.max_backoff);
-    exp.mul_f64(unit_random())
-}
-
-fn unit_random() -> f64 {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0x9E37_79B9, |d| d.as_nanos() as u64) | 1,
-        );
-    }
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        (x >> 11) as f64 / (1u64 << 53) as f64
-    })
+    pool_core::util::backoff(policy.base_backoff, attempt, policy.max_backoff)
 }
 
 /// What a retry needs to send a request again, kept before the first attempt.

@@ -57,7 +57,7 @@ impl Tracker {
     /// A response came over the connection bound to `local` at about `now`.
     pub(crate) fn saw(&self, local: SocketAddr, now: Instant) {
         let shard = &self.shards[usize::from(local.port()) % SHARDS];
-        let mut live = shard.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut live = pool_core::util::lock(&shard.0);
         match live.get_mut(&local) {
             Some(last) if now.saturating_duration_since(*last) < self.forget_after => {
                 *last = (*last).max(now);
@@ -86,7 +86,7 @@ impl Tracker {
             .shards
             .iter()
             .map(|shard| {
-                let live = shard.0.lock().unwrap_or_else(|p| p.into_inner());
+                let live = pool_core::util::lock(&shard.0);
                 live.values()
                     .filter(|last| now.saturating_duration_since(**last) < self.idle_timeout)
                     .count()

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use pool_core::util::redact_url;
 use pool_core::Manager;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
@@ -46,7 +47,7 @@ impl RedisManager {
             connection: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(connect_timeout))
                 .set_response_timeout(Some(command_timeout)),
-            display: redact(url),
+            display: redact_url(url),
         })
     }
 
@@ -61,18 +62,6 @@ impl RedisManager {
 }
 
 /// `url` without its password.
-pub(crate) fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparsable url>".into(),
-    }
-}
-
 impl fmt::Debug for RedisManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisManager")

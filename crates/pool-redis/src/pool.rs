@@ -68,7 +68,9 @@ impl RedisPool {
             config.command_timeout,
             config.root_certificate_pem.as_deref(),
         )
-        .map_err(|e| RedisPoolError::Config(format!("{}: {e}", crate::manager::redact(url))))?;
+        .map_err(|e| {
+            RedisPoolError::Config(format!("{}: {e}", pool_core::util::redact_url(url)))
+        })?;
         let lane_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.pool.connect_timeout))
             .set_response_timeout(Some(config.command_timeout))

@@ -26,14 +26,13 @@ mod catch_unwind;
 mod error;
 #[cfg(feature = "postgres")]
 mod pg;
-mod redact;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use error::{DbError, SqlError};
 #[cfg(feature = "postgres")]
 pub use pg::{PgConnection, PgManager, PgPool, PgPoolExt, RecyclePolicy};
-pub use redact::redact_url;
+pub use pool_core::util::redact_url;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConnection, SqliteManager, SqlitePool, SqlitePoolExt, SqliteRow};
 

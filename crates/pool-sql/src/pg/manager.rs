@@ -12,7 +12,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls;
 use crate::error::{DbError, SqlError};
-use crate::redact::redact_url;
+use pool_core::util::redact_url;
 
 /// What happens to a connection before it is reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
