@@ -2,15 +2,10 @@
 //! shutdown, whatever its protocol.
 
 use std::fmt::Debug;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use crate::health::Health;
+use crate::health::{BoxFuture, Health};
 use crate::stats::Stats;
-
-/// A boxed future, as returned by [`Pool::close`].
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a registry needs to know of a pool, on top of its [`Health`]. Held as
 /// `Arc<dyn Pool>`.

@@ -2,9 +2,12 @@
 //! pool, the HTTP layer, a registry), and `HealthStatus`, the verdict.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
-use crate::dyn_pool::BoxFuture;
+/// A boxed future, as returned by [`Health::probe`] and [`Pool::close`](crate::Pool::close).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Anything that can say how it is doing: a cheap verdict from counters, and
 /// an async probe that talks to the peer under a timeout.

@@ -10,10 +10,10 @@ use tokio::time::Instant;
 
 use crate::builder::Builder;
 use crate::config::{ConfigError, PoolConfig};
-use crate::dyn_pool::{BoxFuture, Pool};
+use crate::dyn_pool::Pool;
 use crate::error::PoolError;
 use crate::guard::PooledConnection;
-use crate::health::{Health, HealthStatus};
+use crate::health::{BoxFuture, Health, HealthStatus};
 use crate::limit::TotalLimit;
 use crate::lock::{read, write};
 use crate::manager::Manager;
