@@ -1,9 +1,10 @@
 //! One timer per pool for the deadlines of parked `get()`s (guarantee 4).
 //!
 //! A timer per wait costs a timer-wheel insert and removal for every `get()`
-//! that parks (docs/benchmarks.md has the measured cost). Here each waiter only records its deadline; one task per pool sleeps until the
-//! earliest deadline it was told of and, when it fires, times out every waiter
-//! whose deadline has passed. Waiters of one pool mostly share one
+//! that parks (docs/benchmarks.md has the measured cost). Here each waiter
+//! only records its deadline; one task per pool sleeps until the earliest
+//! deadline it was told of and, when it fires, times out every waiter whose
+//! deadline has passed. Waiters of one pool mostly share one
 //! `acquire_timeout` and queue in arrival order, so a new waiter's deadline is
 //! rarely the earliest: the task is woken only when one is (a shorter
 //! `get_timeout`, or the first waiter after an idle spell) and otherwise fires

@@ -93,8 +93,8 @@ pub struct HttpConfig {
     pub retry: RetryPolicy,
     /// Time every connect, for [`HostStats::connect_time`](crate::HostStats).
     /// Default false: it takes a reqwest connector layer, and with any layer
-    /// reqwest boxes and clones its connector stack on every request (about 5 %
-    /// of a small request's CPU, measured with `examples/http_cost.rs`).
+    /// reqwest boxes and clones its connector stack on every request (the
+    /// cost is in docs/http.md).
     /// Connections opened and reuse are counted either way.
     pub measure_connect_time: bool,
     /// `User-Agent`. Default `unipool/<version>`.

@@ -7,7 +7,7 @@
 //! two cores working on different connections rarely meet) and one hash lookup
 //! per response; a reqwest connector layer would see every connect directly, but
 //! reqwest then type-erases its whole connector stack and clones it (three boxed
-//! layers) several times per request: about 5 % of a small request's CPU.
+//! layers) several times per request (docs/http.md has the measured cost).
 //!
 //! What this cannot see: a connection that never carried a response (its
 //! request failed) is not counted, and a connection the server closed counts as
