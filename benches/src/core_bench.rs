@@ -1,18 +1,29 @@
-//! `bench core`: the engine against deadpool and bb8 on the same do-nothing
+//! `bench core`: the engine against the workload's limit (a minimal barging
+//! pool) and the peers deadpool, bb8, qp and mobc, on the same do-nothing
 //! manager, in one process.
 //!
-//! Throughput: N get()+drop split over W tasks, timed from before spawning to after
-//! joining, median of R runs, each run under a watchdog that reports a deadlock.
-//! Latency: 1000 tasks share 50 connections, each holding one ~500 µs per turn;
-//! the distribution of waits shows starvation (max) and convoys (p50).
+//! Throughput: N get()+drop split over W tasks, timed from before spawning to
+//! after joining, each run under a watchdog that reports a deadlock. Three
+//! modes:
+//! - `warm`: every connection opened before the timed run;
+//! - `cold`: the pool is built inside the timed run and hit at once, as a
+//!   service does;
+//! - `pinned`: warm, with the runtime's two workers pinned to one CPU, so no
+//!   cross-core traffic hides a pool's own cost per operation.
+//!
+//! Within a run the pools go back to back in a rotating order, and every ratio
+//! is the median of per-run ratios (this machine's speed moves by 2x within
+//! minutes). Latency: 1000 tasks share 50 connections, each holding one ~500 µs
+//! per turn; the distribution of waits shows starvation (max) and convoys (p50).
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::core_pools::{Barging, Bb8, BenchPool, Deadpool, Mobc, Ours, Qp};
 use crate::report::{median, Report, Row};
+
+pub use crate::core_pools::window_from_env;
 
 const CONFIGS: &[(usize, usize)] = &[
     (2, 8),
@@ -26,163 +37,30 @@ const CONFIGS: &[(usize, usize)] = &[
     (32, 32),
 ];
 const QUICK_CONFIGS: &[(usize, usize)] = &[(2, 8), (16, 16), (16, 32)];
-const WATCHDOG: Duration = Duration::from_secs(5);
+const WATCHDOG: Duration = Duration::from_secs(10);
 
-/// The same tiny surface over each pool under test.
-trait BenchPool: Clone + Send + Sync + 'static {
-    const NAME: &'static str;
-    /// The pool's guard.
-    type Conn<'a>: Send
-    where
-        Self: 'a;
-    fn build(size: usize) -> impl Future<Output = Self> + Send;
-    /// One checkout (panics on error: a bench run has none).
-    fn acquire(&self) -> impl Future<Output = Self::Conn<'_>> + Send;
+/// Every pool of a cell; ours first, the limit second, then the peers.
+const POOLS: [&str; 6] = ["unipool", "limit", "deadpool", "bb8", "qp", "mobc"];
 
-    /// One get() and drop.
-    fn once(&self) -> impl Future<Output = ()> + Send {
-        async {
-            let c = self.acquire().await;
-            std::hint::black_box(&c);
-        }
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Warm,
+    Cold,
+    Pinned,
+}
 
-    /// One get(), hold for `hold`, drop; returns the wait.
-    fn held(&self, hold: Duration) -> impl Future<Output = Duration> + Send {
-        async move {
-            let t = Instant::now();
-            let c = self.acquire().await;
-            let waited = t.elapsed();
-            tokio::time::sleep(hold).await;
-            drop(c);
-            waited
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Warm => "warm",
+            Mode::Cold => "cold",
+            Mode::Pinned => "pinned to one CPU",
         }
     }
 }
 
-// ----- unipool -------------------------------------------------------------------
-
-struct Noop;
-
-impl pool_core::Manager for Noop {
-    type Connection = u64;
-    type Error = Infallible;
-    async fn connect(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    async fn check(&self, _: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-}
-
-#[derive(Clone)]
-struct Ours(pool_core::ConnectionPool<Noop>);
-
-impl BenchPool for Ours {
-    const NAME: &'static str = "unipool";
-    type Conn<'a> = pool_core::PooledConnection<'a, Noop>;
-    async fn build(size: usize) -> Self {
-        let pool = pool_core::ConnectionPool::builder()
-            .max_size(size)
-            .acquire_timeout(Duration::from_secs(60))
-            .fairness_window(window_from_env())
-            .build(Noop)
-            .expect("valid bench config");
-        Ours(pool)
-    }
-    async fn acquire(&self) -> Self::Conn<'_> {
-        self.0.get().await.expect("get")
-    }
-}
-
-/// `fairness_window` for our pools: the default 1 ms, or `UNIPOOL_BENCH_WINDOW_US`
-/// to compare (0 = strict FIFO hand-off).
-pub fn window_from_env() -> Duration {
-    std::env::var("UNIPOOL_BENCH_WINDOW_US")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_millis(1), Duration::from_micros)
-}
-
-// ----- deadpool ------------------------------------------------------------------
-
-struct DpNoop;
-
-impl deadpool::managed::Manager for DpNoop {
-    type Type = u64;
-    type Error = Infallible;
-    async fn create(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    async fn recycle(
-        &self,
-        _: &mut u64,
-        _: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<Infallible> {
-        Ok(())
-    }
-}
-
-#[derive(Clone)]
-struct Deadpool(deadpool::managed::Pool<DpNoop>);
-
-impl BenchPool for Deadpool {
-    const NAME: &'static str = "deadpool";
-    type Conn<'a> = deadpool::managed::Object<DpNoop>;
-    async fn build(size: usize) -> Self {
-        Deadpool(
-            deadpool::managed::Pool::builder(DpNoop)
-                .max_size(size)
-                .build()
-                .expect("valid deadpool config"),
-        )
-    }
-    async fn acquire(&self) -> Self::Conn<'_> {
-        self.0.get().await.expect("get")
-    }
-}
-
-// ----- bb8 -----------------------------------------------------------------------
-
-struct Bb8Noop;
-
-impl bb8::ManageConnection for Bb8Noop {
-    type Connection = u64;
-    type Error = Infallible;
-    async fn connect(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut u64) -> bool {
-        false
-    }
-}
-
-#[derive(Clone)]
-struct Bb8(bb8::Pool<Bb8Noop>);
-
-impl BenchPool for Bb8 {
-    const NAME: &'static str = "bb8";
-    type Conn<'a> = bb8::PooledConnection<'a, Bb8Noop>;
-    async fn build(size: usize) -> Self {
-        Bb8(bb8::Pool::builder()
-            .max_size(size as u32)
-            .connection_timeout(Duration::from_secs(60))
-            .build(Bb8Noop)
-            .await
-            .expect("valid bb8 config"))
-    }
-    async fn acquire(&self) -> Self::Conn<'_> {
-        self.0.get().await.expect("get")
-    }
-}
-
-// ----- harness -------------------------------------------------------------------
-
-/// Runs `f` on a fresh multi-thread runtime in its own thread; a run that does not
-/// finish within the watchdog is reported as a deadlock.
+/// Runs `f` in its own thread; a run that does not finish within the
+/// watchdog is reported as a deadlock.
 fn watched<T: Send + 'static>(
     what: String,
     timeout: Duration,
@@ -196,14 +74,45 @@ fn watched<T: Send + 'static>(
         .map_err(|_| format!("DEADLOCK? {what} did not finish within {timeout:?}"))
 }
 
+/// A two-worker runtime whose workers run on CPU 0 only.
+fn pinned_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(pin_to_cpu0)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
+    // sched_setaffinity only read and write the set given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
 /// Ops/s of one throughput run.
-fn throughput_run<P: BenchPool>(size: usize, workers: usize, n: usize) -> Result<f64, String> {
-    let what = format!("{} pool={size} workers={workers}", P::NAME);
+fn throughput_run<P: BenchPool>(
+    size: usize,
+    workers: usize,
+    n: usize,
+    mode: Mode,
+) -> Result<f64, String> {
+    let what = format!("{} pool={size} workers={workers} {}", P::NAME, mode.name());
     watched(what, WATCHDOG, move || {
-        crate::report::runtime()
-            .expect("tokio runtime")
-            .block_on(async move {
-                let pool = P::build(size).await;
+        let rt = match mode {
+            Mode::Pinned => pinned_runtime(),
+            Mode::Warm | Mode::Cold => crate::report::runtime(),
+        }
+        .expect("tokio runtime");
+        rt.block_on(async move {
+            let per = n / workers;
+            let cold_start = Instant::now();
+            let pool = P::build(size).await;
+            if mode != Mode::Cold {
                 // Open every connection first, so that no pool pays connects in the run.
                 let warm: Vec<_> = (0..size)
                     .map(|_| {
@@ -214,60 +123,90 @@ fn throughput_run<P: BenchPool>(size: usize, workers: usize, n: usize) -> Result
                 for w in warm {
                     let _ = w.await;
                 }
-                let per = n / workers;
-                let start = Instant::now();
-                let tasks: Vec<_> = (0..workers)
-                    .map(|_| {
-                        let p = pool.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..per {
-                                p.once().await;
-                            }
-                        })
+            }
+            let start = if mode == Mode::Cold {
+                cold_start
+            } else {
+                Instant::now()
+            };
+            let tasks: Vec<_> = (0..workers)
+                .map(|_| {
+                    let p = pool.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..per {
+                            p.once().await;
+                        }
                     })
-                    .collect();
-                for t in tasks {
-                    t.await.expect("worker panicked");
-                }
-                (per * workers) as f64 / start.elapsed().as_secs_f64()
-            })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("worker panicked");
+            }
+            (per * workers) as f64 / start.elapsed().as_secs_f64()
+        })
     })
 }
 
-/// Medians of the three pools' throughput and of the per-run ratios. Within a
-/// run the pools go back to back in a rotating order, so that a change of speed
-/// of this shared machine (it moves by 2x within minutes) hits all alike.
-struct Cell {
-    ours: f64,
-    deadpool: f64,
-    bb8: f64,
-    vs_deadpool: f64,
-    vs_bb8: f64,
+fn run_pool(name: &str, size: usize, workers: usize, n: usize, mode: Mode) -> Result<f64, String> {
+    match name {
+        "unipool" => throughput_run::<Ours>(size, workers, n, mode),
+        "limit" => throughput_run::<Barging>(size, workers, n, mode),
+        "deadpool" => throughput_run::<Deadpool>(size, workers, n, mode),
+        "bb8" => throughput_run::<Bb8>(size, workers, n, mode),
+        "qp" => throughput_run::<Qp>(size, workers, n, mode),
+        _ => throughput_run::<Mobc>(size, workers, n, mode),
+    }
 }
 
-fn throughput_cell(size: usize, workers: usize, n: usize, runs: usize) -> Result<Cell, String> {
-    let (mut o, mut d, mut b, mut vd, mut vb) = (vec![], vec![], vec![], vec![], vec![]);
+/// Medians of each pool's throughput, and of our per-run ratios against each
+/// pool and against the best peer of the run.
+struct Cell {
+    /// ops/s per pool, in `POOLS` order.
+    ops: [f64; 6],
+    /// ours / pool, in `POOLS` order (the first is 1).
+    ratio: [f64; 6],
+    vs_best_peer: f64,
+}
+
+fn throughput_cell(
+    size: usize,
+    workers: usize,
+    n: usize,
+    runs: usize,
+    mode: Mode,
+) -> Result<Cell, String> {
+    let mut ops: [Vec<f64>; 6] = Default::default();
+    let mut ratio: [Vec<f64>; 6] = Default::default();
+    let mut best = Vec::new();
     for r in 0..runs {
-        let (mut ours, mut dp, mut bb) = (0.0, 0.0, 0.0);
-        for k in 0..3 {
-            match (r + k) % 3 {
-                0 => ours = throughput_run::<Ours>(size, workers, n)?,
-                1 => dp = throughput_run::<Deadpool>(size, workers, n)?,
-                _ => bb = throughput_run::<Bb8>(size, workers, n)?,
-            }
+        let mut this = [0.0; 6];
+        for k in 0..POOLS.len() {
+            let i = (r + k) % POOLS.len();
+            this[i] = match run_pool(POOLS[i], size, workers, n, mode) {
+                Ok(v) => v,
+                // Ours must never hang; a peer that does is reported, not fatal.
+                Err(e) if i != 0 => {
+                    eprintln!("\n    {e}");
+                    f64::NAN
+                }
+                Err(e) => return Err(e),
+            };
         }
-        vd.push(ours / dp);
-        vb.push(ours / bb);
-        o.push(ours);
-        d.push(dp);
-        b.push(bb);
+        for i in 0..POOLS.len() {
+            ops[i].push(this[i]);
+            ratio[i].push(this[0] / this[i]);
+        }
+        let best_peer = this[2..]
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        best.push(this[0] / best_peer);
     }
     Ok(Cell {
-        ours: median(&mut o),
-        deadpool: median(&mut d),
-        bb8: median(&mut b),
-        vs_deadpool: median(&mut vd),
-        vs_bb8: median(&mut vb),
+        ops: ops.map(|mut v| median(&mut v)),
+        ratio: ratio.map(|mut v| median(&mut v)),
+        vs_best_peer: median(&mut best),
     })
 }
 
@@ -314,71 +253,180 @@ fn latency_run<P: BenchPool>(tasks: usize, size: usize, turns: usize) -> Result<
     })
 }
 
+fn latency_of(name: &str, tasks: usize, size: usize, turns: usize) -> Result<Latency, String> {
+    match name {
+        "unipool" => latency_run::<Ours>(tasks, size, turns),
+        "limit" => latency_run::<Barging>(tasks, size, turns),
+        "deadpool" => latency_run::<Deadpool>(tasks, size, turns),
+        "bb8" => latency_run::<Bb8>(tasks, size, turns),
+        "qp" => latency_run::<Qp>(tasks, size, turns),
+        _ => latency_run::<Mobc>(tasks, size, turns),
+    }
+}
+
+/// N sequential get()+drop of one pool of 2 on a current-thread runtime: the
+/// pool's own cost per operation, for callgrind (no other thread, no wake-up).
+pub fn cost(pool: &str, n: usize) {
+    async fn go<P: BenchPool>(n: usize) {
+        let p = P::build(2).await;
+        for _ in 0..n {
+            p.once().await;
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        match pool {
+            "unipool" => go::<Ours>(n).await,
+            "limit" => go::<Barging>(n).await,
+            "deadpool" => go::<Deadpool>(n).await,
+            "bb8" => go::<Bb8>(n).await,
+            "qp" => go::<Qp>(n).await,
+            _ => go::<Mobc>(n).await,
+        }
+    });
+}
+
+/// Our pool cold, run after run: M ops/s, waited acquisitions and total wait.
+pub fn cold_runs(size: usize, workers: usize, runs: usize) {
+    let n = 1 << 19;
+    for _ in 0..runs {
+        let rt = crate::report::runtime().expect("runtime");
+        let (ops, stats) = rt.block_on(async move {
+            let start = Instant::now();
+            let pool = Ours::build(size).await;
+            let per = n / workers;
+            let tasks: Vec<_> = (0..workers)
+                .map(|_| {
+                    let p = pool.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..per {
+                            p.once().await;
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("worker panicked");
+            }
+            (
+                (per * workers) as f64 / start.elapsed().as_secs_f64(),
+                pool.0.stats(),
+            )
+        });
+        println!(
+            "{:6.2} M/s  waited {:6}  wait total {:8.1} ms",
+            ops / 1e6,
+            stats.acquired_waited,
+            stats.wait_time_total.as_secs_f64() * 1e3
+        );
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
-    let (configs, n, runs) = if quick {
-        (QUICK_CONFIGS, 1 << 16, 3)
-    } else {
-        (CONFIGS, 1 << 20, 15)
-    };
-    let mut table = String::new();
-    let _ = writeln!(
-        table,
-        "## core: throughput\n\nN = {n} get()+drop over W tasks, median of {runs} runs, M ops/s; \
-         ratio = median of the per-run ratios unipool / peer (the three back to back in each \
-         run, in a rotating order)\n"
-    );
-    let _ = writeln!(
-        table,
-        "| pool | workers | unipool | deadpool | bb8 | vs deadpool | vs bb8 |\n|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    println!("core throughput: N={n}, {runs} runs per cell");
-    for &(size, workers) in configs {
-        eprint!("  pool {size:>2} / workers {workers:>2} ... ");
-        let c = throughput_cell(size, workers, n, runs)?;
-        eprintln!("done");
-        let case = format!("pool={size} workers={workers}");
-        for (pool, v) in [
-            ("unipool", c.ours),
-            ("deadpool", c.deadpool),
-            ("bb8", c.bb8),
-        ] {
-            report.rows.push(Row {
-                suite: "core",
-                case: case.clone(),
-                pool,
-                metric: "ops_per_sec",
-                value: v,
-            });
+/// `UNIPOOL_BENCH_CORE_MODES=cold,pinned` runs some modes only.
+fn modes() -> Vec<Mode> {
+    let all = [Mode::Warm, Mode::Cold, Mode::Pinned];
+    match std::env::var("UNIPOOL_BENCH_CORE_MODES") {
+        Ok(list) => all
+            .into_iter()
+            .filter(|m| list.split(',').any(|w| m.name().starts_with(w.trim())))
+            .collect(),
+        Err(_) => all.to_vec(),
+    }
+}
+
+/// `UNIPOOL_BENCH_CORE_CELL=2:8` runs one cell only.
+fn configs(quick: bool) -> Vec<(usize, usize)> {
+    if let Ok(cell) = std::env::var("UNIPOOL_BENCH_CORE_CELL") {
+        if let Some((s, w)) = cell.split_once(':') {
+            if let (Ok(s), Ok(w)) = (s.parse(), w.parse()) {
+                return vec![(s, w)];
+            }
         }
+    }
+    if quick { QUICK_CONFIGS } else { CONFIGS }.to_vec()
+}
+
+pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
+    let (n, runs) = if quick { (1 << 16, 3) } else { (1 << 19, 7) };
+    let mut table = String::new();
+    for mode in modes() {
         let _ = writeln!(
             table,
-            "| {size} | {workers} | {:.2} | {:.2} | {:.2} | {:.2}x | {:.2}x |",
-            c.ours / 1e6,
-            c.deadpool / 1e6,
-            c.bb8 / 1e6,
-            c.vs_deadpool,
-            c.vs_bb8
+            "## core: throughput, {}\n\nN = {n} get()+drop over W tasks, {runs} runs; M ops/s \
+             (medians); ratios = medians of the per-run ratios unipool / pool (all six back to \
+             back in each run, in a rotating order); limit = a minimal barging pool, the \
+             workload's limit\n",
+            mode.name()
         );
+        let _ = writeln!(
+            table,
+            "| pool | workers | unipool | limit | vs limit | vs deadpool | vs bb8 | vs qp | vs mobc | vs best peer |\n\
+             |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        println!(
+            "core throughput ({}): N={n}, {runs} runs per cell",
+            mode.name()
+        );
+        for (size, workers) in configs(quick) {
+            eprint!("  pool {size:>2} / workers {workers:>2} ... ");
+            let c = throughput_cell(size, workers, n, runs, mode)?;
+            eprintln!("done");
+            let case = format!("{} pool={size} workers={workers}", mode.name());
+            for (i, pool) in POOLS.iter().enumerate() {
+                report.rows.push(Row {
+                    suite: "core",
+                    case: case.clone(),
+                    pool,
+                    metric: "ops_per_sec",
+                    value: c.ops[i],
+                });
+            }
+            let _ = writeln!(
+                table,
+                "| {size} | {workers} | {:.2} | {:.2} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x |",
+                c.ops[0] / 1e6,
+                c.ops[1] / 1e6,
+                c.ratio[1],
+                c.ratio[2],
+                c.ratio[3],
+                c.ratio[4],
+                c.ratio[5],
+                c.vs_best_peer,
+            );
+        }
+        let _ = writeln!(table);
     }
 
     let (tasks, size, turns) = if quick { (1000, 50, 3) } else { (1000, 50, 20) };
     let _ = writeln!(
         table,
-        "\n## core: latency\n\n{tasks} tasks share {size} connections, {turns} turns each, \
+        "## core: latency\n\n{tasks} tasks share {size} connections, {turns} turns each, \
          holding ~500 µs; wait for get() in ms\n\n| pool | p50 | p99 | p99.9 | max | max vs deadpool |\n|---|---:|---:|---:|---:|---:|"
     );
     eprint!("  latency ... ");
-    let lat = [
-        ("unipool", latency_run::<Ours>(tasks, size, turns)?),
-        ("deadpool", latency_run::<Deadpool>(tasks, size, turns)?),
-        ("bb8", latency_run::<Bb8>(tasks, size, turns)?),
-    ];
+    let mut lat = Vec::new();
+    for pool in POOLS {
+        match latency_of(pool, tasks, size, turns) {
+            Ok(l) => lat.push((pool, l)),
+            Err(e) if pool != "unipool" => {
+                eprintln!("\n    {e}");
+                let _ = writeln!(table, "| {pool} | did not finish within 60 s | | | | |");
+            }
+            Err(e) => return Err(e),
+        }
+    }
     eprintln!("done");
-    let dp_max = lat[1].1.max;
+    let dp_max = lat
+        .iter()
+        .find(|(p, _)| *p == "deadpool")
+        .map_or(Duration::MAX, |(_, l)| l.max);
     for (pool, l) in &lat {
         let _ = writeln!(
             table,

@@ -2,6 +2,7 @@
 //! against its peers in the same process and reported as a ratio.
 
 mod core_bench;
+mod core_pools;
 mod http_bench;
 mod redis_bench;
 mod report;
@@ -11,6 +12,21 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("core-cost") {
+        // `core-cost POOL N`: N sequential get()+drop on a current-thread
+        // runtime, for instruction counting (docs/benchmarks.md).
+        let pool = args.get(1).map_or("unipool", String::as_str);
+        let n = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        core_bench::cost(pool, n);
+        return ExitCode::SUCCESS;
+    }
+    if args.first().map(String::as_str) == Some("core-cold") {
+        // `core-cold SIZE WORKERS RUNS`: our pool, built and hit at once, run
+        // after run: throughput and how many get()s waited (convoys show here).
+        let arg = |i: usize, d: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
+        core_bench::cold_runs(arg(1, 2), arg(2, 8), arg(3, 20));
+        return ExitCode::SUCCESS;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let suites: Vec<&str> = args
         .iter()

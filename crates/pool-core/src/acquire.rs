@@ -55,6 +55,16 @@ pub(crate) async fn acquire<'a, M: Manager>(
     // Set when this call parked: the time it got its connection, read once for
     // both the reset/check clock and the wait statistics.
     let mut waited: Option<Instant> = None;
+    if inner.waiters.len() != 0 {
+        // Others are parked: spend one unit of the task's cooperative budget,
+        // so a task that loops on get() without another await yields to the
+        // scheduler now and then and the parked waiters get to run. Without
+        // it, tasks that parked once keep the queue non-empty for ever and
+        // every return pays for a wake-up (the convoy of issue 17).
+        std::future::poll_fn(tokio::task::coop::poll_proceed)
+            .await
+            .made_progress();
+    }
     loop {
         let slot = match inner.try_fast(|| *start_nanos.get_or_insert_with(|| inner.nanos(start))) {
             Some(slot) => slot,
