@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::clock::{nanos_of, Clock};
 use crate::error::PoolError;
 use crate::guard::{PoolRef, PooledConnection};
 use crate::inner::Inner;
@@ -31,6 +32,33 @@ pub(crate) enum Budget {
     NoWait,
 }
 
+/// When a `get()` began, read from the clock only when something needs it:
+/// fairness while others wait, a wait, reset/check I/O that does not finish at
+/// once, an error. The fast path reads no clock.
+struct Started<'a> {
+    clock: &'a Clock,
+    at: Option<(Instant, u64)>,
+}
+
+impl Started<'_> {
+    /// The instant, and the same on the pool's clock.
+    fn get(&mut self) -> (Instant, u64) {
+        let clock = self.clock;
+        *self.at.get_or_insert_with(|| {
+            let t = Instant::now();
+            (t, clock.nanos(t))
+        })
+    }
+
+    fn instant(&mut self) -> Instant {
+        self.get().0
+    }
+
+    fn nanos(&mut self) -> u64 {
+        self.get().1
+    }
+}
+
 /// Checks out one connection within `budget` (guarantee 4).
 ///
 /// Cancellation safety: the slot is owned either by the `Acquire` future (which
@@ -43,17 +71,15 @@ pub(crate) async fn acquire<'a, M: Manager>(
     site: &'static Location<'static>,
 ) -> Result<PooledConnection<'a, M>, PoolError<M::Error>> {
     let inner: &Inner<M> = pool;
-    let start = Instant::now();
+    let mut started = Started {
+        clock: &inner.clock,
+        at: None,
+    };
     let timeout = match budget {
         Budget::Total(timeout) => Some(timeout),
         Budget::NoWait => None,
     };
-    let deadline = timeout.map(|t| start + t);
-    // The pool's clock (nanoseconds since its epoch) at `start`, converted only
-    // when fairness or a wait needs it: once, not once per use.
-    let mut start_nanos: Option<u64> = None;
-    // Set when this call parked: the time it got its connection, read once for
-    // both the reset/check clock and the wait statistics.
+    // Set when this call parked: the time it got its connection.
     let mut waited: Option<Instant> = None;
     if inner.waiters.len() != 0 {
         // Others are parked: spend one unit of the task's cooperative budget,
@@ -66,35 +92,37 @@ pub(crate) async fn acquire<'a, M: Manager>(
             .made_progress();
     }
     loop {
-        let slot = match inner.try_fast(|| *start_nanos.get_or_insert_with(|| inner.nanos(start))) {
+        let slot = match inner.try_fast(|| started.nanos()) {
             Some(slot) => slot,
             None => {
                 if inner.is_closed() {
                     return Err(PoolError::Closed);
                 }
-                let (Some(timeout), Some(deadline)) = (timeout, deadline) else {
+                let Some(timeout) = timeout else {
                     // `try_get`: open one for a later call if nobody waits. A miss
                     // is not an acquire timeout: the `timeouts` counter stays.
                     if inner.waiters.len() == 0 {
                         inner.top_up_one();
                     }
                     return Err(PoolError::Timeout {
-                        waited: start.elapsed(),
+                        waited: started.instant().elapsed(),
                         last_error: None,
                     });
                 };
+                let (start, since) = started.get();
                 // No timer of our own while the pool's deadline task runs: it
-                // wakes us with `None` once `deadline` passed (`deadlines.rs`).
+                // wakes us with `None` once the deadline passed (`deadlines.rs`).
                 let own_timer = !inner.waiters.deadlines().is_running();
-                let since = *start_nanos.get_or_insert_with(|| inner.nanos(start));
                 let wait = Acquire {
                     inner,
                     since,
-                    deadline: since.saturating_add(nanos_u64(timeout)),
+                    deadline: since.saturating_add(nanos_of(timeout)),
                     waiter: None,
                 };
                 let got = if own_timer {
-                    lazy_timeout(deadline, wait).await.unwrap_or(Ok(None))
+                    lazy_timeout(|| start + timeout, wait)
+                        .await
+                        .unwrap_or(Ok(None))
                 } else {
                     wait.await
                 };
@@ -111,18 +139,19 @@ pub(crate) async fn acquire<'a, M: Manager>(
         if guard.entry().fresh {
             guard.entry_mut().fresh = false;
             inner.counters.fresh_handouts.fetch_add(1, Relaxed);
-        } else {
-            let now = waited.unwrap_or(start);
-            if !validate(inner, &mut guard, now, deadline).await {
-                guard.close_as(CloseReason::CheckFailed);
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+        } else if !validate(inner, &mut guard, &mut started, timeout).await {
+            guard.close_as(CloseReason::CheckFailed);
+            if let Some(timeout) = timeout {
+                let start = started.instant();
+                if start.elapsed() >= timeout {
                     return Err(timed_out(inner, start));
                 }
-                continue;
             }
+            continue;
         }
         if let Some(got) = waited {
             inner.counters.acquired_waited.fetch_add(1, Relaxed);
+            let start = started.instant();
             inner
                 .counters
                 .wait_nanos
@@ -135,26 +164,32 @@ pub(crate) async fn acquire<'a, M: Manager>(
     }
 }
 
-/// Resets a reused connection and checks it if it sat idle past `validate_after`.
+/// Resets a reused connection and checks it if it sat idle past `validate_after`
+/// (on the coarse clock). Each runs under `connect_timeout` and within the
+/// acquire deadline; the clock is read only if one does not finish at once.
 /// On failure the connection is closed and `false` returned.
 async fn validate<M: Manager>(
     inner: &Inner<M>,
     guard: &mut PooledConnection<'_, M>,
-    now: Instant,
-    deadline: Option<Instant>,
+    started: &mut Started<'_>,
+    timeout: Option<Duration>,
 ) -> bool {
-    let own = now + inner.config.connect_timeout;
-    let io_deadline = deadline.map_or(own, |d| d.min(own));
+    let connect_timeout = inner.config.connect_timeout;
+    let mut io_deadline = || {
+        let own = Instant::now() + connect_timeout;
+        timeout.map_or(own, |t| (started.instant() + t).min(own))
+    };
     // Dirty while the manager talks to the connection: a caller cancelled here
     // must not hand a half-reset connection to the next one.
     guard.set_dirty(true);
-    let reset = lazy_timeout(io_deadline, inner.manager.reset(&mut **guard)).await;
+    let reset = lazy_timeout(&mut io_deadline, inner.manager.reset(&mut **guard)).await;
     if !matches!(reset, Some(Ok(()))) {
         tracing::debug!(pool = %inner.name, "reset failed; closing connection");
         return false;
     }
-    let idle_for = now.saturating_duration_since(guard.entry().last_used);
-    if idle_for >= inner.config.validate_after {
+    let now = inner.clock.coarse();
+    let idle_for = now.saturating_sub(guard.entry().last_used);
+    if inner.validate_after == 0 || idle_for >= inner.validate_after {
         let check = lazy_timeout(io_deadline, inner.manager.check(&mut **guard)).await;
         if !matches!(check, Some(Ok(()))) {
             tracing::debug!(pool = %inner.name, "check failed; closing connection");
@@ -172,10 +207,6 @@ fn timed_out<M: Manager>(inner: &Inner<M>, start: Instant) -> PoolError<M::Error
         waited: start.elapsed(),
         last_error: inner.last_error_since(start),
     }
-}
-
-fn nanos_u64(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Parks until a connection is handed over or an idle one can be taken.

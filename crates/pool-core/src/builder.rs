@@ -4,8 +4,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
-use tokio::time::Instant;
 
+use crate::clock::Clock;
 use crate::config::{ConfigError, PoolConfig};
 use crate::inner::Inner;
 use crate::knobs::knob_table;
@@ -108,7 +108,9 @@ impl<M: Manager> Builder<M> {
     pub fn build(self, manager: M) -> Result<ConnectionPool<M>, ConfigError> {
         self.config.validate()?;
         let handle = Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
-        Ok(self.start(manager, handle, None, Instant::now()))
+        let clock = Clock::new(self.config.validate_after);
+        clock.start(&handle);
+        Ok(self.start(manager, handle, None, clock))
     }
 
     /// Starts a pool whose configuration was validated, on `handle` (a keyed
@@ -118,10 +120,10 @@ impl<M: Manager> Builder<M> {
         manager: M,
         handle: Handle,
         total: Option<Arc<TotalLimit>>,
-        epoch: Instant,
+        clock: Arc<Clock>,
     ) -> ConnectionPool<M> {
         let name = self.name.unwrap_or_else(|| manager.kind().to_string());
-        let inner = Inner::new(manager, self.config, name, handle, total.clone(), epoch);
+        let inner = Inner::new(manager, self.config, name, handle, total.clone(), clock);
         if let Some(total) = total {
             let weak: std::sync::Weak<dyn crate::limit::Capacity> = Arc::downgrade(&inner) as _;
             total.register(weak);

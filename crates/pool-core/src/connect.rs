@@ -123,18 +123,19 @@ impl<M: Manager> Inner<M> {
         match result {
             Ok(conn) => {
                 self.counters.created.fetch_add(1, Relaxed);
-                *lock(&self.last_connect_ok) = Some(Instant::now());
-                let now = Instant::now();
+                let created = Instant::now();
+                *lock(&self.last_connect_ok) = Some(created);
+                let now = self.clock.exact();
                 let entry = Entry {
                     conn,
-                    created: now,
+                    created,
                     expires: self.lifetime_deadline(now),
                     last_used: now,
                     last_checked: now,
                     fresh: true,
                 };
                 let slot = self.slots.fill(slot, entry);
-                self.mark_idle_since(&slot, now);
+                self.mark_used(&slot);
                 self.release(slot);
             }
             Err(failure) => {
@@ -191,11 +192,15 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    fn lifetime_deadline(&self, now: Instant) -> Option<Instant> {
-        let life = self.config.max_lifetime?;
+    /// When a connection opened at `now` retires; `u64::MAX`: never.
+    fn lifetime_deadline(&self, now: u64) -> u64 {
+        let Some(life) = self.config.max_lifetime else {
+            return u64::MAX;
+        };
         // Up to −10 % so connections opened together do not expire together
         // (sqlx #3051).
-        Some(now + life - (life / 10).mul_f64(unit_random()))
+        let life = life - (life / 10).mul_f64(unit_random());
+        now.saturating_add(crate::clock::nanos_of(life))
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::clock::{nanos_of, Clock};
 use crate::config::{PoolConfig, QueueMode};
 use crate::deadlines::{Deadlines, Expire};
 use crate::error::LastError;
@@ -33,8 +34,10 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) manager: M,
     pub(crate) config: PoolConfig,
     pub(crate) name: String,
-    /// Origin of the nanosecond timestamps kept in atomics.
-    pub(crate) epoch: Instant,
+    /// The pool's clocks (shared by a keyed pool's sub-pools).
+    pub(crate) clock: Arc<Clock>,
+    /// `validate_after` on the clock.
+    pub(crate) validate_after: u64,
     /// The connections, and which of them are idle or free.
     pub(crate) slots: Slots<M::Connection>,
     /// Parked `get()`s.
@@ -67,12 +70,13 @@ impl<M: Manager> Inner<M> {
         name: String,
         handle: Handle,
         total: Option<Arc<TotalLimit>>,
-        epoch: Instant,
+        clock: Arc<Clock>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Inner {
             manager,
             name,
-            epoch,
+            clock,
+            validate_after: nanos_of(config.validate_after),
             slots: Slots::new(config.max_size),
             waiters: WaitQueue::new(Deadlines::new()),
             size: CachePadded(AtomicUsize::new(0)),
@@ -91,12 +95,9 @@ impl<M: Manager> Inner<M> {
         })
     }
 
+    /// An exact reading of the pool's clock.
     pub(crate) fn now_nanos(&self) -> u64 {
-        self.nanos(Instant::now())
-    }
-
-    pub(crate) fn nanos(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.epoch).as_nanos() as u64
+        self.clock.exact()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -203,8 +204,8 @@ impl<M: Manager> Inner<M> {
         if dirty || self.manager.is_broken(&mut entry.conn) {
             return self.close_taken(slot, CloseReason::Broken);
         }
-        let now = Instant::now();
-        if entry.expires.is_some_and(|e| now >= e) {
+        let now = self.clock.coarse();
+        if now >= entry.expires {
             return self.close_taken(slot, CloseReason::Lifetime);
         }
         if let Some(total) = &self.total {
@@ -216,20 +217,20 @@ impl<M: Manager> Inner<M> {
         }
         if touch {
             entry.last_used = now;
+            self.mark_used(&slot);
         }
-        let last_used = entry.last_used;
-        self.mark_idle_since(&slot, last_used);
         self.release(slot);
     }
 
-    /// Records when a slot went idle, for a keyed pool's eviction of the oldest
-    /// idle connection; a plain pool skips the store on its hot path.
-    pub(crate) fn mark_idle_since(&self, slot: &Held, at: Instant) {
-        if self.total.is_some() {
+    /// Orders a keyed pool's connections by their last use, for the eviction of
+    /// the one idle longest (a sequence, exact where the coarse clock would
+    /// tie); a plain pool skips the store on its hot path.
+    pub(crate) fn mark_used(&self, slot: &Held) {
+        if let Some(total) = &self.total {
             self.slots
                 .meta(slot.index())
-                .idle_since
-                .store(self.nanos(at), Relaxed);
+                .idle_order
+                .store(total.stamp(), Relaxed);
         }
     }
 
@@ -275,7 +276,7 @@ impl<M: Manager> Inner<M> {
     pub(crate) fn wake_deadlines(&self) {
         self.waiters
             .deadlines()
-            .wake(&self.handle, || self.me.clone(), self.epoch);
+            .wake(&self.handle, || self.me.clone(), self.clock.epoch());
     }
 
     // ----- closing ---------------------------------------------------------------
@@ -327,7 +328,7 @@ impl<M: Manager> Capacity for Inner<M> {
         self.slots
             .idle_snapshot()
             .into_iter()
-            .map(|i| (self.slots.meta(i).idle_since.load(Relaxed), i))
+            .map(|i| (self.slots.meta(i).idle_order.load(Relaxed), i))
             .min()
     }
 

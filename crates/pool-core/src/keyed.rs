@@ -6,9 +6,8 @@ use std::hash::Hash;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::builder::Builder;
+use crate::clock::Clock;
 use crate::config::{ConfigError, PoolConfig};
 use crate::dyn_pool::Pool;
 use crate::error::PoolError;
@@ -43,7 +42,8 @@ struct KeyedInner<K, M: Manager> {
     /// The sub-pools; written only when a key is first seen or removed.
     pools: RwLock<HashMap<K, ConnectionPool<M>>>,
     total: Arc<TotalLimit>,
-    epoch: Instant,
+    /// One clock for every sub-pool (one refresh task, not one per key).
+    clock: Arc<Clock>,
     /// The runtime the keyed pool was built on; its sub-pools run there.
     handle: tokio::runtime::Handle,
 }
@@ -92,6 +92,8 @@ where
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return Err(ConfigError::NoRuntime);
         };
+        let clock = Clock::new(config.validate_after);
+        clock.start(&handle);
         let pool = KeyedPool {
             inner: Arc::new(KeyedInner {
                 name: name.into(),
@@ -99,7 +101,7 @@ where
                 make_manager: Box::new(make_manager),
                 pools: RwLock::new(HashMap::new()),
                 total: Arc::new(TotalLimit::new(max_total)),
-                epoch: Instant::now(),
+                clock,
                 handle: handle.clone(),
             }),
         };
@@ -135,7 +137,7 @@ where
                 manager,
                 self.inner.handle.clone(),
                 Some(self.inner.total.clone()),
-                self.inner.epoch,
+                self.inner.clock.clone(),
             );
         pools.insert(key.clone(), pool.clone());
         Ok(pool)

@@ -17,6 +17,7 @@ mod acquire;
 mod bb8_compat;
 mod builder;
 mod chain;
+mod clock;
 mod config;
 mod connect;
 mod deadlines;

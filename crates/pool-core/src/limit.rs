@@ -7,7 +7,7 @@
 //! capacity frees up.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Mutex, Weak};
 
 use crate::lock::lock;
@@ -17,7 +17,7 @@ pub(crate) trait Capacity: Send + Sync {
     /// Capacity freed up: start connects for waiters. Returns whether one was
     /// started (`false`: nobody there needs it, offer it to the next pool).
     fn on_capacity(&self) -> bool;
-    /// `(idle_since, slot)` of this pool's oldest idle connection.
+    /// `(idle_order, slot)` of this pool's connection idle longest.
     fn oldest_idle(&self) -> Option<(u64, usize)>;
     /// Closes the idle connection in `slot` if it is still idle.
     fn evict(&self, slot: usize) -> bool;
@@ -31,6 +31,8 @@ pub(crate) struct TotalLimit {
     /// Sub-pools that found the total full and have waiters.
     starved: Mutex<VecDeque<Weak<dyn Capacity>>>,
     starved_count: AtomicUsize,
+    /// Hands out the sub-pools' use order (`TotalLimit::stamp`).
+    uses: AtomicU64,
 }
 
 impl TotalLimit {
@@ -41,6 +43,7 @@ impl TotalLimit {
             pools: Mutex::new(Vec::new()),
             starved: Mutex::new(VecDeque::new()),
             starved_count: AtomicUsize::new(0),
+            uses: AtomicU64::new(0),
         }
     }
 
@@ -48,6 +51,11 @@ impl TotalLimit {
         let mut pools = lock(&self.pools);
         pools.retain(|p| p.strong_count() > 0);
         pools.push(pool);
+    }
+
+    /// The next number of the use order across every sub-pool.
+    pub(crate) fn stamp(&self) -> u64 {
+        self.uses.fetch_add(1, Relaxed)
     }
 
     pub(crate) fn used(&self) -> usize {

@@ -43,7 +43,7 @@ impl<M: Manager> Inner<M> {
     /// No lock is held across the probes: each probed connection is owned by a
     /// guard, exactly as if a caller had checked it out.
     pub(crate) async fn reap(self: &Arc<Self>) {
-        let now = Instant::now();
+        let now = self.clock.exact();
         let mut idle_left = self.slots.idle_count();
         let mut to_probe = Vec::new();
         for idx in self.slots.idle_snapshot() {
@@ -51,12 +51,12 @@ impl<M: Manager> Inner<M> {
                 continue;
             };
             let entry = self.slots.entry_mut(&mut slot);
-            if entry.expires.is_some_and(|e| now >= e) {
+            if now >= entry.expires {
                 idle_left = idle_left.saturating_sub(1);
                 self.close_taken(slot, CloseReason::Lifetime);
                 continue;
             }
-            let idle_for = now.saturating_duration_since(entry.last_used);
+            let idle_for = Duration::from_nanos(now.saturating_sub(entry.last_used));
             if self.config.idle_timeout.is_some_and(|t| idle_for >= t)
                 && idle_left > self.config.min_idle
             {
@@ -65,7 +65,7 @@ impl<M: Manager> Inner<M> {
                 continue;
             }
             let unprobed_for =
-                now.saturating_duration_since(entry.last_used.max(entry.last_checked));
+                Duration::from_nanos(now.saturating_sub(entry.last_used.max(entry.last_checked)));
             if self
                 .config
                 .keepalive_interval
@@ -87,7 +87,7 @@ impl<M: Manager> Inner<M> {
                 Ok(Ok(()))
             );
             if ok {
-                guard.entry_mut().last_checked = Instant::now();
+                guard.entry_mut().last_checked = self.clock.exact();
                 guard.keep_idle_time();
                 guard.set_dirty(false);
             } else {

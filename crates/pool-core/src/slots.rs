@@ -146,12 +146,13 @@ impl Held {
 pub(crate) struct Entry<C> {
     pub(crate) conn: C,
     pub(crate) created: Instant,
-    /// When the connection is retired (created + jittered `max_lifetime`).
-    pub(crate) expires: Option<Instant>,
-    /// Last return to the pool (or creation).
-    pub(crate) last_used: Instant,
-    /// Last successful `check` (checkout or keepalive), or creation.
-    pub(crate) last_checked: Instant,
+    /// When the connection is retired (created + jittered `max_lifetime`), on
+    /// the pool's clock (`clock.rs`); `u64::MAX`: never.
+    pub(crate) expires: u64,
+    /// Last return to the pool (or creation), coarse clock.
+    pub(crate) last_used: u64,
+    /// Last successful `check` (checkout or keepalive), or creation, coarse clock.
+    pub(crate) last_checked: u64,
     /// Never handed out yet: no reset needed, and `reused` does not count it.
     pub(crate) fresh: bool,
 }
@@ -160,9 +161,9 @@ pub(crate) struct Entry<C> {
 pub(crate) struct Slot<C> {
     /// `Some` exactly while a `Held` token or the `idle` bit stands for it.
     entry: UnsafeCell<Option<Entry<C>>>,
-    /// Nanoseconds since the pool's epoch when the slot last went idle; read by
-    /// keyed-pool eviction to find the oldest idle connection without taking it.
-    pub(crate) idle_since: AtomicU64,
+    /// When the connection was last used, as a keyed pool's sequence number;
+    /// read by eviction to find the oldest idle connection without taking it.
+    pub(crate) idle_order: AtomicU64,
     /// Leak tracking, only written when `leak_threshold` is set: nanoseconds since
     /// the epoch of the checkout (0 = not held), and the caller's location.
     pub(crate) held_since: AtomicU64,
@@ -192,7 +193,7 @@ impl<C> Slots<C> {
             .map(|_| {
                 CachePadded(Slot {
                     entry: UnsafeCell::new(None),
-                    idle_since: AtomicU64::new(0),
+                    idle_order: AtomicU64::new(0),
                     held_since: AtomicU64::new(0),
                     site: AtomicPtr::new(std::ptr::null_mut()),
                 })
