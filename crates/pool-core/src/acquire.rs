@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -182,7 +182,17 @@ async fn validate<M: Manager>(
     // Dirty while the manager talks to the connection: a caller cancelled here
     // must not hand a half-reset connection to the next one.
     guard.set_dirty(true);
-    let reset = lazy_timeout(&mut io_deadline, inner.manager.reset(&mut **guard)).await;
+    let reset = {
+        let mut reset = std::pin::pin!(inner.manager.reset(&mut **guard));
+        // Most resets finish at once (or do nothing): a first poll, with a
+        // waker that is replaced if it is pending, spares them the timeout's
+        // machinery.
+        let first = reset.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        match first {
+            Poll::Ready(r) => Some(r),
+            Poll::Pending => lazy_timeout(&mut io_deadline, reset).await,
+        }
+    };
     if !matches!(reset, Some(Ok(()))) {
         tracing::debug!(pool = %inner.name, "reset failed; closing connection");
         return false;

@@ -138,6 +138,7 @@ impl StripedCounter {
     }
 
     /// Adds one.
+    #[inline]
     pub fn incr(&self) {
         self.stripes[stripe()].fetch_add(1, Relaxed);
     }
