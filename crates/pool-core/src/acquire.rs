@@ -119,8 +119,10 @@ pub(crate) async fn acquire<'a, M: Manager>(
                     deadline: since.saturating_add(nanos_of(timeout)),
                     waiter: None,
                 };
+                // The timer is boxed: this path is rare (see `deadlines.rs`), and
+                // a timer inline would make every `get()` future larger.
                 let got = if own_timer {
-                    lazy_timeout(|| start + timeout, wait)
+                    Box::pin(lazy_timeout(|| start + timeout, wait))
                         .await
                         .unwrap_or(Ok(None))
                 } else {
@@ -190,7 +192,9 @@ async fn validate<M: Manager>(
         let first = reset.as_mut().poll(&mut Context::from_waker(Waker::noop()));
         match first {
             Poll::Ready(r) => Some(r),
-            Poll::Pending => lazy_timeout(&mut io_deadline, reset).await,
+            // Boxed for the same reason: a reset that waits on I/O is
+            // slow anyway, and most finish at once.
+            Poll::Pending => Box::pin(lazy_timeout(&mut io_deadline, reset)).await,
         }
     };
     if !matches!(reset, Some(Ok(()))) {
@@ -200,7 +204,7 @@ async fn validate<M: Manager>(
     let now = inner.clock.coarse();
     let idle_for = now.saturating_sub(guard.entry().last_used);
     if inner.validate_after == 0 || idle_for >= inner.validate_after {
-        let check = lazy_timeout(io_deadline, inner.manager.check(&mut **guard)).await;
+        let check = Box::pin(lazy_timeout(io_deadline, inner.manager.check(&mut **guard))).await;
         if !matches!(check, Some(Ok(()))) {
             tracing::debug!(pool = %inner.name, "check failed; closing connection");
             return false;

@@ -32,7 +32,8 @@ macro_rules! knob_table {
             /// `Manager::check` by the reaper. `None` (`off`) = never.
             keepalive_interval: Option<std::time::Duration> = "2m", "duration or `off`";
             /// On checkout, `Manager::check` runs only if the connection was
-            /// idle longer than this.
+            /// idle longer than this (`0s`: always), measured on the pool's
+            /// coarse clock, refreshed every quarter of this (10–250 ms).
             validate_after: std::time::Duration = "500ms", "duration";
             /// Period of the reaper; at least 100 ms.
             reap_interval: std::time::Duration = "30s", "duration ≥ 100ms";
