@@ -273,18 +273,38 @@ pub fn cost(pool: &str, n: usize) {
             p.once().await;
         }
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        match pool {
-            "unipool" => go::<Ours>(n).await,
-            "limit" => go::<Barging>(n).await,
-            "deadpool" => go::<Deadpool>(n).await,
-            "bb8" => go::<Bb8>(n).await,
-            "qp" => go::<Qp>(n).await,
-            _ => go::<Mobc>(n).await,
+    // `UNIPOOL_BENCH_COST_WORKERS=N`: a multi-thread runtime with N workers,
+    // the loop spawned on it (compare with the current-thread default).
+    let workers: usize = std::env::var("UNIPOOL_BENCH_COST_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let rt = if workers == 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    }
+    .enable_all()
+    .build()
+    .expect("runtime");
+    let pool = pool.to_string();
+    rt.block_on(async move {
+        let task = async move {
+            match pool.as_str() {
+                "unipool" => go::<Ours>(n).await,
+                "limit" => go::<Barging>(n).await,
+                "deadpool" => go::<Deadpool>(n).await,
+                "bb8" => go::<Bb8>(n).await,
+                "qp" => go::<Qp>(n).await,
+                _ => go::<Mobc>(n).await,
+            }
+        };
+        if workers == 0 {
+            task.await;
+        } else {
+            tokio::spawn(task).await.expect("cost task");
         }
     });
 }

@@ -151,6 +151,7 @@ pub(crate) async fn acquire<'a, M: Manager>(
             }
             continue;
         }
+        inner.slots.count_handout(guard.slot());
         if let Some(got) = waited {
             inner.counters.acquired_waited.fetch_add(1, Relaxed);
             let start = started.instant();
@@ -158,8 +159,6 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 .counters
                 .wait_nanos
                 .fetch_add((got - start).as_nanos() as u64, Relaxed);
-        } else {
-            inner.counters.acquired_fast.incr();
         }
         inner.track_checkout(guard.slot(), site);
         return Ok(guard);

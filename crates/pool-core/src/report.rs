@@ -23,7 +23,7 @@ impl<M: Manager> Inner<M> {
             ..Stats::default()
         };
         s.in_use = s.size.saturating_sub(s.idle + s.opening);
-        self.counters.fill(&mut s);
+        self.counters.fill(&mut s, self.slots.handouts());
         s
     }
 

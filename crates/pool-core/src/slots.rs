@@ -168,6 +168,10 @@ pub(crate) struct Slot<C> {
     /// the epoch of the checkout (0 = not held), and the caller's location.
     pub(crate) held_since: AtomicU64,
     pub(crate) site: AtomicPtr<std::panic::Location<'static>>,
+    /// Checkouts of the connection in this slot. Written only by the slot's
+    /// owner (a load and a store, no read-modify-write: the bitmaps' SeqCst
+    /// hand-over orders successive owners), read by stats.
+    handouts: AtomicU64,
 }
 
 /// The slots of one pool and the bitmaps that hand them out.
@@ -179,6 +183,8 @@ pub(crate) struct Slots<C> {
     idle: Bitmap,
     /// Slots holding no connection.
     free: Bitmap,
+    /// Checkouts counted by slots since emptied (`vacate`).
+    retired_handouts: AtomicU64,
 }
 
 // SAFETY: a cell is only touched by the holder of its token (module docs);
@@ -196,6 +202,7 @@ impl<C> Slots<C> {
                     idle_order: AtomicU64::new(0),
                     held_since: AtomicU64::new(0),
                     site: AtomicPtr::new(std::ptr::null_mut()),
+                    handouts: AtomicU64::new(0),
                 })
             })
             .collect();
@@ -203,6 +210,7 @@ impl<C> Slots<C> {
             slots,
             idle: Bitmap::new(len, false),
             free: Bitmap::new(len, true),
+            retired_handouts: AtomicU64::new(0),
         }
     }
 
@@ -285,9 +293,25 @@ impl<C> Slots<C> {
         Held(slot.0)
     }
 
+    /// Counts a checkout of a held slot: the fast path's only counter, and no
+    /// atomic read-modify-write, since only the holder writes it.
+    #[inline]
+    pub(crate) fn count_handout(&self, slot: &Held) {
+        let n = &self.slots[slot.0].handouts;
+        n.store(n.load(Relaxed) + 1, Relaxed);
+    }
+
+    /// Checkouts of every slot so far (a snapshot: may miss one in flight).
+    pub(crate) fn handouts(&self) -> u64 {
+        let live: u64 = self.slots.iter().map(|s| s.handouts.load(Relaxed)).sum();
+        live + self.retired_handouts.load(Relaxed)
+    }
+
     /// Takes the entry out of a held slot, which is then vacant.
     #[inline]
     pub(crate) fn vacate(&self, slot: Held) -> (Entry<C>, Vacant) {
+        let counted = self.slots[slot.0].handouts.swap(0, Relaxed);
+        self.retired_handouts.fetch_add(counted, Relaxed);
         // SAFETY: the token owns the cell (module docs).
         let entry = unsafe { (*self.slots[slot.0].entry.get()).take() };
         (entry.expect("a held slot holds its entry"), Vacant(slot.0))

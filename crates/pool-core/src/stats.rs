@@ -160,9 +160,9 @@ pub(crate) enum CloseReason {
     Other,
 }
 
-/// The counters of one pool. Only `acquired_fast` is touched on the fast path.
+/// The counters of one pool; none is touched on the fast path (checkouts are
+/// counted per slot, `Slots::count_handout`).
 pub(crate) struct Counters {
-    pub(crate) acquired_fast: StripedCounter,
     pub(crate) acquired_waited: AtomicU64,
     /// Handouts of a connection never handed out before; `reused` is derived.
     pub(crate) fresh_handouts: AtomicU64,
@@ -179,7 +179,6 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
-            acquired_fast: StripedCounter::new(),
             acquired_waited: AtomicU64::new(0),
             fresh_handouts: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
@@ -205,11 +204,12 @@ impl Counters {
         counter.fetch_add(1, Relaxed);
     }
 
-    /// Fills the counter half of a snapshot.
-    pub(crate) fn fill(&self, s: &mut Stats) {
-        s.acquired_fast = self.acquired_fast.get();
+    /// Fills the counter half of a snapshot; `handouts` are the checkouts the
+    /// slots counted.
+    pub(crate) fn fill(&self, s: &mut Stats, handouts: u64) {
         s.acquired_waited = self.acquired_waited.load(Relaxed);
-        s.acquired_total = s.acquired_fast + s.acquired_waited;
+        s.acquired_total = handouts.max(s.acquired_waited);
+        s.acquired_fast = s.acquired_total - s.acquired_waited;
         s.timeouts = self.timeouts.load(Relaxed);
         s.wait_time_total = Duration::from_nanos(self.wait_nanos.load(Relaxed));
         s.created = self.created.load(Relaxed);
