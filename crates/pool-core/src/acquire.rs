@@ -141,15 +141,42 @@ pub(crate) async fn acquire<'a, M: Manager>(
         if guard.entry().fresh {
             guard.entry_mut().fresh = false;
             inner.counters.fresh_handouts.fetch_add(1, Relaxed);
-        } else if !validate(inner, &mut guard, &mut started, timeout).await {
-            guard.close_as(CloseReason::CheckFailed);
-            if let Some(timeout) = timeout {
-                let start = started.instant();
-                if start.elapsed() >= timeout {
-                    return Err(timed_out(inner, start));
+        } else {
+            // Dirty while the manager talks to the connection: a caller
+            // cancelled here must not hand a half-reset connection to the next.
+            guard.set_dirty(true);
+            let reset_ok = {
+                let mut reset = std::pin::pin!(inner.manager.reset(&mut *guard));
+                // Most resets finish at once (or do nothing): a first poll,
+                // with a waker that is replaced if it is pending, spares them
+                // the timeout's machinery; the rest wait on I/O anyway, boxed
+                // so that the timer does not enlarge every `get()` future.
+                let first = reset.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                match first {
+                    Poll::Ready(r) => r.is_ok(),
+                    Poll::Pending => {
+                        let deadline = || io_deadline(inner, &mut started, timeout);
+                        matches!(Box::pin(lazy_timeout(deadline, reset)).await, Some(Ok(())))
+                    }
                 }
+            };
+            let now = inner.clock.coarse();
+            let idle_for = now.saturating_sub(guard.entry().last_used);
+            let valid = reset_ok
+                && (idle_for < inner.validate_after && inner.validate_after != 0
+                    || Box::pin(check(inner, &mut guard, &mut started, timeout, now)).await);
+            if !valid {
+                tracing::debug!(pool = %inner.name, "reset or check failed; closing connection");
+                guard.close_as(CloseReason::CheckFailed);
+                if let Some(timeout) = timeout {
+                    let start = started.instant();
+                    if start.elapsed() >= timeout {
+                        return Err(timed_out(inner, start));
+                    }
+                }
+                continue;
             }
-            continue;
+            guard.set_dirty(false);
         }
         inner.slots.count_handout(guard.slot());
         if let Some(got) = waited {
@@ -165,52 +192,32 @@ pub(crate) async fn acquire<'a, M: Manager>(
     }
 }
 
-/// Resets a reused connection and checks it if it sat idle past `validate_after`
-/// (on the coarse clock). Each runs under `connect_timeout` and within the
-/// acquire deadline; the clock is read only if one does not finish at once.
-/// On failure the connection is closed and `false` returned.
-async fn validate<M: Manager>(
+/// When a reset or check that did not finish at once must give up: its own
+/// `connect_timeout`, and never past the acquire deadline.
+fn io_deadline<M: Manager>(
+    inner: &Inner<M>,
+    started: &mut Started<'_>,
+    timeout: Option<Duration>,
+) -> Instant {
+    let own = Instant::now() + inner.config.connect_timeout;
+    timeout.map_or(own, |t| (started.instant() + t).min(own))
+}
+
+/// Checks a connection that sat idle past `validate_after` (on the coarse
+/// clock), under [`io_deadline`]; `now` is recorded as its last check.
+async fn check<M: Manager>(
     inner: &Inner<M>,
     guard: &mut PooledConnection<'_, M>,
     started: &mut Started<'_>,
     timeout: Option<Duration>,
+    now: u64,
 ) -> bool {
-    let connect_timeout = inner.config.connect_timeout;
-    let mut io_deadline = || {
-        let own = Instant::now() + connect_timeout;
-        timeout.map_or(own, |t| (started.instant() + t).min(own))
-    };
-    // Dirty while the manager talks to the connection: a caller cancelled here
-    // must not hand a half-reset connection to the next one.
-    guard.set_dirty(true);
-    let reset = {
-        let mut reset = std::pin::pin!(inner.manager.reset(&mut **guard));
-        // Most resets finish at once (or do nothing): a first poll, with a
-        // waker that is replaced if it is pending, spares them the timeout's
-        // machinery.
-        let first = reset.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-        match first {
-            Poll::Ready(r) => Some(r),
-            // Boxed for the same reason: a reset that waits on I/O is
-            // slow anyway, and most finish at once.
-            Poll::Pending => Box::pin(lazy_timeout(&mut io_deadline, reset)).await,
-        }
-    };
-    if !matches!(reset, Some(Ok(()))) {
-        tracing::debug!(pool = %inner.name, "reset failed; closing connection");
+    let deadline = || io_deadline(inner, started, timeout);
+    let checked = lazy_timeout(deadline, inner.manager.check(&mut **guard)).await;
+    if !matches!(checked, Some(Ok(()))) {
         return false;
     }
-    let now = inner.clock.coarse();
-    let idle_for = now.saturating_sub(guard.entry().last_used);
-    if inner.validate_after == 0 || idle_for >= inner.validate_after {
-        let check = Box::pin(lazy_timeout(io_deadline, inner.manager.check(&mut **guard))).await;
-        if !matches!(check, Some(Ok(()))) {
-            tracing::debug!(pool = %inner.name, "check failed; closing connection");
-            return false;
-        }
-        guard.entry_mut().last_checked = now;
-    }
-    guard.set_dirty(false);
+    guard.entry_mut().last_checked = now;
     true
 }
 
