@@ -94,6 +94,24 @@ fn pin_to_cpu0() {
     }
 }
 
+/// `workers` tasks, each doing `per` get()+drop on `pool`; returns when all
+/// are done.
+async fn hammer<P: BenchPool>(pool: &P, workers: usize, per: usize) {
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let p = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..per {
+                    p.once().await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("worker panicked");
+    }
+}
+
 /// Ops/s of one throughput run.
 fn throughput_run<P: BenchPool>(
     size: usize,
@@ -129,19 +147,7 @@ fn throughput_run<P: BenchPool>(
             } else {
                 Instant::now()
             };
-            let tasks: Vec<_> = (0..workers)
-                .map(|_| {
-                    let p = pool.clone();
-                    tokio::spawn(async move {
-                        for _ in 0..per {
-                            p.once().await;
-                        }
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await.expect("worker panicked");
-            }
+            hammer(&pool, workers, per).await;
             (per * workers) as f64 / start.elapsed().as_secs_f64()
         })
     })
@@ -329,19 +335,7 @@ pub fn cold_runs(size: usize, workers: usize, runs: usize) {
             let start = Instant::now();
             let pool = Ours::build(size).await;
             let per = n / workers;
-            let tasks: Vec<_> = (0..workers)
-                .map(|_| {
-                    let p = pool.clone();
-                    tokio::spawn(async move {
-                        for _ in 0..per {
-                            p.once().await;
-                        }
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await.expect("worker panicked");
-            }
+            hammer(&pool, workers, per).await;
             (
                 (per * workers) as f64 / start.elapsed().as_secs_f64(),
                 pool.0.stats(),

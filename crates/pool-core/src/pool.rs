@@ -124,16 +124,21 @@ impl<M: Manager> ConnectionPool<M> {
         &self,
     ) -> impl Future<Output = Result<PooledConnection<'static, M>, PoolError<M::Error>>> + Send + '_
     {
-        let site = Location::caller();
-        async move {
-            acquire(
-                &self.inner,
-                Budget::Total(self.inner.config.acquire_timeout),
-                site,
-            )
-            .await
-            .map(PooledConnection::into_owned)
-        }
+        self.acquire_owned(Location::caller())
+    }
+
+    /// A `get()` whose guard does not borrow this handle.
+    async fn acquire_owned(
+        &self,
+        site: &'static Location<'static>,
+    ) -> Result<PooledConnection<'static, M>, PoolError<M::Error>> {
+        acquire(
+            &self.inner,
+            Budget::Total(self.inner.config.acquire_timeout),
+            site,
+        )
+        .await
+        .map(PooledConnection::into_owned)
     }
 
     /// Checks out an idle connection without waiting for one: when none is idle
@@ -161,16 +166,7 @@ impl<M: Manager> ConnectionPool<M> {
     /// As [`get`](Self::get).
     #[track_caller]
     pub fn get_blocking(&self) -> Result<PooledConnection<'static, M>, PoolError<M::Error>> {
-        let site = Location::caller();
-        let fut = async move {
-            acquire(
-                &self.inner,
-                Budget::Total(self.inner.config.acquire_timeout),
-                site,
-            )
-            .await
-            .map(PooledConnection::into_owned)
-        };
+        let fut = self.acquire_owned(Location::caller());
         if tokio::runtime::Handle::try_current().is_err() {
             return self.inner.handle.block_on(fut);
         }
