@@ -17,6 +17,7 @@
 //! per turn; the distribution of waits shows starvation (max) and convoys (p50).
 
 use std::fmt::Write as _;
+use std::future::Future;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -153,15 +154,22 @@ fn throughput_run<P: BenchPool>(
     })
 }
 
+/// Runs `$run::<P>($args)` with `P` the pool named `$name` (one of `POOLS`).
+macro_rules! with_pool {
+    ($name:expr, $run:ident($($arg:expr),*)) => {
+        match $name {
+            "unipool" => $run::<Ours>($($arg),*),
+            "limit" => $run::<Barging>($($arg),*),
+            "deadpool" => $run::<Deadpool>($($arg),*),
+            "bb8" => $run::<Bb8>($($arg),*),
+            "qp" => $run::<Qp>($($arg),*),
+            _ => $run::<Mobc>($($arg),*),
+        }
+    };
+}
+
 fn run_pool(name: &str, size: usize, workers: usize, n: usize, mode: Mode) -> Result<f64, String> {
-    match name {
-        "unipool" => throughput_run::<Ours>(size, workers, n, mode),
-        "limit" => throughput_run::<Barging>(size, workers, n, mode),
-        "deadpool" => throughput_run::<Deadpool>(size, workers, n, mode),
-        "bb8" => throughput_run::<Bb8>(size, workers, n, mode),
-        "qp" => throughput_run::<Qp>(size, workers, n, mode),
-        _ => throughput_run::<Mobc>(size, workers, n, mode),
-    }
+    with_pool!(name, throughput_run(size, workers, n, mode))
 }
 
 /// Medians of each pool's throughput, and of our per-run ratios against each
@@ -271,24 +279,20 @@ fn latency_of(
     turns: usize,
     limit: Duration,
 ) -> Result<Latency, String> {
-    match name {
-        "unipool" => latency_run::<Ours>(tasks, size, turns, limit),
-        "limit" => latency_run::<Barging>(tasks, size, turns, limit),
-        "deadpool" => latency_run::<Deadpool>(tasks, size, turns, limit),
-        "bb8" => latency_run::<Bb8>(tasks, size, turns, limit),
-        "qp" => latency_run::<Qp>(tasks, size, turns, limit),
-        _ => latency_run::<Mobc>(tasks, size, turns, limit),
-    }
+    with_pool!(name, latency_run(tasks, size, turns, limit))
 }
 
 /// N sequential get()+drop of one pool of 2 on a current-thread runtime: the
 /// pool's own cost per operation, for callgrind (no other thread, no wake-up).
 pub fn cost(pool: &str, n: usize) {
-    async fn go<P: BenchPool>(n: usize) {
-        let p = P::build(2).await;
-        for _ in 0..n {
-            p.once().await;
-        }
+    // Boxed once per run, so that every pool's loop has the same type.
+    fn go<P: BenchPool>(n: usize) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let p = P::build(2).await;
+            for _ in 0..n {
+                p.once().await;
+            }
+        })
     }
     // `UNIPOOL_BENCH_COST_WORKERS=N`: a multi-thread runtime with N workers,
     // the loop spawned on it (compare with the current-thread default).
@@ -308,16 +312,7 @@ pub fn cost(pool: &str, n: usize) {
     .expect("runtime");
     let pool = pool.to_string();
     rt.block_on(async move {
-        let task = async move {
-            match pool.as_str() {
-                "unipool" => go::<Ours>(n).await,
-                "limit" => go::<Barging>(n).await,
-                "deadpool" => go::<Deadpool>(n).await,
-                "bb8" => go::<Bb8>(n).await,
-                "qp" => go::<Qp>(n).await,
-                _ => go::<Mobc>(n).await,
-            }
-        };
+        let task = async move { with_pool!(pool.as_str(), go(n)).await };
         if workers == 0 {
             task.await;
         } else {

@@ -163,7 +163,7 @@ pub(crate) async fn acquire<'a, M: Manager>(
             let now = inner.clock.coarse();
             let idle_for = now.saturating_sub(guard.entry().last_used);
             let valid = reset_ok
-                && (idle_for < inner.validate_after && inner.validate_after != 0
+                && (idle_for < inner.validate_after
                     || Box::pin(check(inner, &mut guard, &mut started, timeout, now)).await);
             if !valid {
                 tracing::debug!(pool = %inner.name, "reset or check failed; closing connection");

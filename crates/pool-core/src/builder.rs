@@ -108,8 +108,7 @@ impl<M: Manager> Builder<M> {
     pub fn build(self, manager: M) -> Result<ConnectionPool<M>, ConfigError> {
         self.config.validate()?;
         let handle = Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
-        let clock = Clock::new(self.config.validate_after);
-        clock.start(&handle);
+        let clock = Clock::start(self.config.validate_after, &handle);
         Ok(self.start(manager, handle, None, clock))
     }
 

@@ -6,7 +6,7 @@
 //! whether it outlived `max_lifetime`. Two clock reads and their arithmetic
 //! were the largest part of a get()+drop (docs/benchmarks.md). Those knobs
 //! need milliseconds, not nanoseconds, so the fast path reads a time stored
-//! in an atomic instead, refreshed every `period` by a task (and by
+//! in an atomic instead, refreshed every `validate_after / 4` (10–250 ms) by a task (and by
 //! every exact reading). The task holds the clock weakly and ends with it.
 //!
 //! All times are nanoseconds since the clock's epoch, on tokio's clock, so
@@ -28,29 +28,23 @@ pub(crate) struct Clock {
     epoch: Instant,
     /// A recent reading (nanoseconds since `epoch`); never goes back.
     coarse: AtomicU64,
-    period: Duration,
 }
 
 impl Clock {
-    /// A clock whose coarse time is precise enough for `validate_after`: a
-    /// quarter of it, between 10 ms and 250 ms.
-    pub(crate) fn new(validate_after: Duration) -> Arc<Self> {
+    /// A clock whose coarse time is precise enough for `validate_after` (a
+    /// quarter of it, between 10 ms and 250 ms), with its refresh task
+    /// started on `handle`.
+    pub(crate) fn start(validate_after: Duration, handle: &Handle) -> Arc<Self> {
         let period = if validate_after.is_zero() {
             MAX_PERIOD
         } else {
             (validate_after / 4).clamp(MIN_PERIOD, MAX_PERIOD)
         };
-        Arc::new(Clock {
+        let clock = Arc::new(Clock {
             epoch: Instant::now(),
             coarse: AtomicU64::new(0),
-            period,
-        })
-    }
-
-    /// Starts the task that refreshes the coarse time on `handle`.
-    pub(crate) fn start(self: &Arc<Self>, handle: &Handle) {
-        let weak = Arc::downgrade(self);
-        let period = self.period;
+        });
+        let weak = Arc::downgrade(&clock);
         handle.spawn(async move {
             loop {
                 tokio::time::sleep(period).await;
@@ -58,13 +52,14 @@ impl Clock {
                 clock.exact();
             }
         });
+        clock
     }
 
     pub(crate) fn epoch(&self) -> Instant {
         self.epoch
     }
 
-    /// The coarse time: no clock read, at most `period` behind.
+    /// The coarse time: no clock read, at most one refresh period behind.
     #[inline]
     pub(crate) fn coarse(&self) -> u64 {
         self.coarse.load(Relaxed)

@@ -95,9 +95,11 @@ impl<M: Manager> Inner<M> {
         })
     }
 
-    /// An exact reading of the pool's clock.
+    /// An exact reading of the pool's clock (for fairness and deadlines; it
+    /// leaves the coarse time to its refresh task, so a return with waiters
+    /// pays no shared read-modify-write for it).
     pub(crate) fn now_nanos(&self) -> u64 {
-        self.clock.exact()
+        self.clock.nanos(Instant::now())
     }
 
     pub(crate) fn is_closed(&self) -> bool {

@@ -92,8 +92,7 @@ where
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return Err(ConfigError::NoRuntime);
         };
-        let clock = Clock::new(config.validate_after);
-        clock.start(&handle);
+        let clock = Clock::start(config.validate_after, &handle);
         let pool = KeyedPool {
             inner: Arc::new(KeyedInner {
                 name: name.into(),

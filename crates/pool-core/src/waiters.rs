@@ -278,21 +278,16 @@ impl<E> WaitQueue<E> {
         let wakers = self.transition(|l| {
             let mut next = u64::MAX;
             let mut passed_on = false;
-            let mut expired = Vec::new();
+            let mut wakers = Vec::new();
             l.q.retain(|w| {
-                if w.deadline <= now {
-                    expired.push(w.clone());
-                    false
-                } else {
+                if w.deadline > now {
                     next = next.min(w.deadline);
-                    true
+                    return true;
                 }
-            });
-            let mut wakers = Vec::with_capacity(expired.len());
-            for w in expired {
                 passed_on |= w.state.load(SeqCst) == NOTIFIED;
                 wakers.extend(w.tell(TIMED_OUT));
-            }
+                false
+            });
             self.deadlines.rearm(next);
             if passed_on && idle_any() {
                 l.notify_one();

@@ -163,3 +163,26 @@ async fn reset_runs_before_every_reuse() {
         assert_eq!(counts.resets(), n);
     }
 }
+
+/// `validate_after` on checkout, measured on the pool's coarse clock: a
+/// connection reused soon is not checked, one idle past `validate_after` is.
+/// (Without the clock's refresh task the second checkout would see no idle time.)
+#[tokio::test(start_paused = true)]
+async fn checkout_checks_only_connections_idle_past_validate_after() {
+    let m = TestManager::new();
+    let (counts, _) = m.handles();
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .validate_after(Duration::from_secs(1))
+        .build(m)
+        .unwrap();
+    drop(pool.get().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    settle().await;
+    drop(pool.get().await.unwrap());
+    assert_eq!(counts.checks(), 0, "idle 400 ms: no check");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    settle().await;
+    drop(pool.get().await.unwrap());
+    assert_eq!(counts.checks(), 1, "idle 1.5 s: checked");
+}
