@@ -184,6 +184,11 @@ impl<M: Manager> Inner<M> {
         *lock(&self.last_error) = Some((Instant::now(), message));
     }
 
+    /// The last connect failure, whenever it happened.
+    pub(crate) fn last_error(&self) -> Option<LastError> {
+        lock(&self.last_error).as_ref().map(|(_, e)| e.clone())
+    }
+
     /// The last connect failure, if it happened after `since`.
     pub(crate) fn last_error_since(&self, since: Instant) -> Option<LastError> {
         match &*lock(&self.last_error) {

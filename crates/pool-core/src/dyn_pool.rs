@@ -20,4 +20,9 @@ pub trait Pool: Health + Debug {
     /// connections close now and the ones in use on return. Resolves `true` once
     /// all are closed, `false` if `timeout` passed first.
     fn close(&self, timeout: Duration) -> BoxFuture<'_, bool>;
+    /// The last failure to open a connection, whenever it happened (`None`
+    /// if none did, or the pool does not track it). Never holds a password.
+    fn last_error(&self) -> Option<String> {
+        None
+    }
 }

@@ -229,6 +229,10 @@ where
             all
         })
     }
+
+    fn last_error(&self) -> Option<String> {
+        self.sub_pools().iter().find_map(Pool::last_error)
+    }
 }
 
 impl<K, M> Health for KeyedPool<K, M>

@@ -250,6 +250,10 @@ impl<M: Manager> Pool for ConnectionPool<M> {
     fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
         Box::pin(self.inner.close(timeout))
     }
+
+    fn last_error(&self) -> Option<String> {
+        self.inner.last_error().map(|e| e.to_string())
+    }
 }
 
 impl<M: Manager> Health for ConnectionPool<M> {

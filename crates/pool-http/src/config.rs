@@ -130,11 +130,12 @@ impl HttpConfig {
     /// # Errors
     /// [`HttpError::Config`] when `url` does not parse or is not http(s).
     pub fn with_base_url(url: &str) -> Result<Self, HttpError> {
+        let shown = pool_core::util::redact_url(url);
         let parsed = url::Url::parse(url)
-            .map_err(|e| HttpError::Config(format!("base_url {url:?}: {e}")))?;
+            .map_err(|e| HttpError::Config(format!("base_url {shown:?}: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(HttpError::Config(format!(
-                "base_url {url:?}: scheme must be http or https"
+                "base_url {shown:?}: scheme must be http or https"
             )));
         }
         Ok(HttpConfig {

@@ -203,6 +203,10 @@ impl Pool for RedisPool {
     fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
         Box::pin(self.inner.exclusive.close(timeout))
     }
+
+    fn last_error(&self) -> Option<String> {
+        Pool::last_error(&self.inner.exclusive)
+    }
 }
 
 impl Health for RedisPool {

@@ -22,6 +22,13 @@
 //! # Ok(()) }
 //! ```
 
+mod registry;
+
+pub use registry::{
+    CloseReport, Kind, Origin, PoolHealth, PoolStats, PrewarmReport, Prewarmed, Registry,
+    RegistryConfig, RegistryError, RegistryHealth, DEFAULT_HTTP_NAME,
+};
+
 #[doc(inline)]
 pub use pool_core::{
     self as core, util, BoxFuture, Builder, ConfigError, ConnectionPool, Health, HealthStatus,

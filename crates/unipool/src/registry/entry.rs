@@ -1,0 +1,310 @@
+//! `Entry`: one built pool of a registry, whatever its kind, and how each kind
+//! is built from its `PoolSpec`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pool_core::{HealthStatus, Pool, Stats};
+
+use super::error::RegistryError;
+use super::kind::Kind;
+use super::spec::PoolSpec;
+
+/// A built pool.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) handle: Handle,
+}
+
+/// The pool itself, by kind.
+#[derive(Debug)]
+pub(crate) enum Handle {
+    #[cfg(feature = "postgres")]
+    Postgres(pool_sql::PgPool),
+    #[cfg(feature = "sqlite")]
+    Sqlite(pool_sql::SqlitePool),
+    #[cfg(feature = "redis")]
+    Redis(Arc<super::lazy_redis::LazyRedis>),
+    #[cfg(feature = "http")]
+    Http(pool_http::HttpPool),
+    /// Keeps the enum inhabited-by-type when no protocol feature is on.
+    #[allow(dead_code)]
+    None(std::convert::Infallible),
+}
+
+impl Entry {
+    /// Builds the pool of `spec`. Nothing connects here: SQL pools open
+    /// connections on demand (and `min_idle` in the background), Redis on first
+    /// use or `prewarm`, HTTP on the first request.
+    ///
+    /// # Errors
+    /// [`RegistryError::Config`] for a protocol key's bad value,
+    /// [`RegistryError::Pool`] when the protocol crate refuses the URL.
+    pub(crate) fn build(spec: &PoolSpec) -> Result<Entry, RegistryError> {
+        let engine = spec.engine()?;
+        let handle = match spec.kind {
+            #[cfg(feature = "postgres")]
+            Kind::Postgres => Handle::Postgres(build_postgres(spec, engine)?),
+            #[cfg(feature = "sqlite")]
+            Kind::Sqlite => Handle::Sqlite(build_sqlite(spec, engine)?),
+            #[cfg(feature = "redis")]
+            Kind::Redis => Handle::Redis(Arc::new(super::lazy_redis::LazyRedis::new(
+                spec,
+                redis_config(spec, engine)?,
+            ))),
+            #[cfg(feature = "http")]
+            Kind::Http => Handle::Http(build_http(spec)?),
+            kind => {
+                // `specs()` refuses kinds this build cannot make.
+                return Err(RegistryError::Unsupported {
+                    name: spec.name.clone(),
+                    origin: super::error::Origin::Default { key: "kind".into() },
+                    kind,
+                    hint: kind.unsupported().unwrap_or("not supported"),
+                });
+            }
+        };
+        Ok(Entry {
+            name: spec.name.clone(),
+            kind: spec.kind,
+            handle,
+        })
+    }
+
+    /// The pool as the `Pool` trait sees it; `None` for a Redis pool not
+    /// connected yet.
+    pub(crate) fn pool(&self) -> Option<Arc<dyn Pool>> {
+        match &self.handle {
+            #[cfg(feature = "postgres")]
+            Handle::Postgres(p) => Some(Arc::new(p.clone())),
+            #[cfg(feature = "sqlite")]
+            Handle::Sqlite(p) => Some(Arc::new(p.clone())),
+            #[cfg(feature = "redis")]
+            Handle::Redis(r) => r.connected().map(|p| Arc::new(p) as Arc<dyn Pool>),
+            #[cfg(feature = "http")]
+            Handle::Http(p) => Some(Arc::new(p.clone())),
+            Handle::None(never) => match *never {},
+        }
+    }
+
+    /// Health when there is no pool to ask (Redis not connected yet).
+    pub(crate) fn unbuilt_health(&self) -> HealthStatus {
+        match &self.handle {
+            #[cfg(feature = "redis")]
+            Handle::Redis(r) => r.health(),
+            _ => HealthStatus::Unhealthy {
+                reason: "not built".into(),
+            },
+        }
+    }
+
+    /// The last error when there is no pool to ask.
+    pub(crate) fn unbuilt_error(&self) -> Option<String> {
+        match &self.handle {
+            #[cfg(feature = "redis")]
+            Handle::Redis(r) => r.last_error(),
+            _ => None,
+        }
+    }
+
+    /// Opens `min_idle` connections, at least one (Redis: connects first). HTTP opens nothing:
+    /// reqwest connects on a request, and a request may have effects.
+    ///
+    /// # Errors
+    /// The first failure, as text naming the cause.
+    pub(crate) async fn prewarm(&self) -> Result<usize, String> {
+        match &self.handle {
+            #[cfg(feature = "postgres")]
+            Handle::Postgres(p) => warm_up(p).await,
+            #[cfg(feature = "sqlite")]
+            Handle::Sqlite(p) => warm_up(p).await,
+            #[cfg(feature = "redis")]
+            Handle::Redis(r) => {
+                let pool = r.get(&self.name).await.map_err(|e| e.to_string())?;
+                warm_up(pool.exclusive()).await
+            }
+            #[cfg(feature = "http")]
+            Handle::Http(_) => Ok(0),
+            Handle::None(never) => match *never {},
+        }
+    }
+
+    /// Closes the pool; `true` once every connection is closed, `false` if
+    /// `timeout` passed first.
+    pub(crate) async fn close(&self, timeout: Duration) -> bool {
+        #[cfg(feature = "redis")]
+        if let Handle::Redis(r) = &self.handle {
+            return r.close(timeout).await;
+        }
+        match self.pool() {
+            Some(p) => p.close(timeout).await,
+            None => true,
+        }
+    }
+
+    /// The stats, or empty ones for a pool not connected yet.
+    pub(crate) fn stats(&self) -> Stats {
+        self.pool().map(|p| p.stats()).unwrap_or_default()
+    }
+}
+
+/// Checks out `min_idle` connections (at least one) at once, then returns
+/// them: they stay idle.
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "redis"))]
+async fn warm_up<M: pool_core::Manager>(
+    pool: &pool_core::ConnectionPool<M>,
+) -> Result<usize, String> {
+    let n = pool.config().min_idle.max(1);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let pool = pool.clone();
+        set.spawn(async move { pool.get_owned().await.map_err(|e| e.to_string()) });
+    }
+    let mut held = Vec::with_capacity(n);
+    let mut first_error = None;
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(conn)) => held.push(conn),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    let opened = held.len();
+    drop(held);
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(opened),
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn build_postgres(
+    spec: &PoolSpec,
+    engine: pool_core::PoolConfig,
+) -> Result<pool_sql::PgPool, RegistryError> {
+    use pool_sql::RecyclePolicy;
+    let recycle = spec.parsed("recycle", |t| match t.to_ascii_lowercase().as_str() {
+        "fast" => Ok(RecyclePolicy::Fast),
+        "verified" => Ok(RecyclePolicy::Verified),
+        "clean" => Ok(RecyclePolicy::Clean),
+        _ => Err("expected `fast`, `verified` or `clean`".to_string()),
+    })?;
+    let manager = pool_sql::PgManager::from_url(&spec.url)
+        .map_err(|e| pool_error(spec, e))?
+        .recycle_policy(recycle.unwrap_or_default());
+    pool_core::Builder::from_config(engine)
+        .name(spec.name.clone())
+        .build(manager)
+        .map_err(|e| pool_error(spec, e))
+}
+
+#[cfg(feature = "sqlite")]
+fn build_sqlite(
+    spec: &PoolSpec,
+    engine: pool_core::PoolConfig,
+) -> Result<pool_sql::SqlitePool, RegistryError> {
+    use super::spec::parse;
+    let mut manager =
+        pool_sql::SqliteManager::from_url(&spec.url).map_err(|e| pool_error(spec, e))?;
+    if let Some(t) = spec.parsed("busy_timeout", parse::duration)? {
+        manager = manager.busy_timeout(t);
+    }
+    if let Some(wal) = spec.parsed("wal", parse::boolean)? {
+        manager = manager.wal(wal);
+    }
+    pool_core::Builder::from_config(engine)
+        .name(spec.name.clone())
+        .build(manager)
+        .map_err(|e| pool_error(spec, e))
+}
+
+#[cfg(feature = "redis")]
+fn redis_config(
+    spec: &PoolSpec,
+    engine: pool_core::PoolConfig,
+) -> Result<pool_redis::RedisConfig, RegistryError> {
+    use super::spec::parse;
+    let mut config = pool_redis::RedisConfig {
+        pool: engine,
+        ..Default::default()
+    };
+    if let Some(n) = spec.parsed("shared_connections", parse::positive)? {
+        config.shared_connections = n;
+    }
+    if let Some(t) = spec.parsed("command_timeout", parse::positive_duration)? {
+        config.command_timeout = t;
+    }
+    Ok(config)
+}
+
+/// An `HttpConfig` from the settings of `spec`: the engine knobs HTTP maps
+/// (`keys::HTTP_KNOBS`) only where set, since the engine's defaults are not
+/// HTTP's (10 connections would be a small in-flight limit).
+#[cfg(feature = "http")]
+pub(crate) fn http_config(
+    spec: &PoolSpec,
+    mut config: pool_http::HttpConfig,
+) -> Result<pool_http::HttpConfig, RegistryError> {
+    use super::spec::parse;
+    let engine = spec.engine()?;
+    for s in &spec.settings {
+        match s.key {
+            "max_size" => config.max_in_flight = engine.max_size,
+            "acquire_timeout" => config.acquire_timeout = engine.acquire_timeout,
+            "connect_timeout" => config.connect_timeout = engine.connect_timeout,
+            "idle_timeout" => {
+                config.pool_idle_timeout = engine.idle_timeout.ok_or_else(|| {
+                    s.error("an http pool needs an idle timeout (`off` is not possible here)")
+                })?
+            }
+            _ => {}
+        }
+    }
+    if let Some(t) = spec.parsed("request_timeout", parse::positive_duration)? {
+        config.request_timeout = t;
+    }
+    if let Some(n) = spec.parsed("max_in_flight_per_host", parse::positive)? {
+        config.max_in_flight_per_host = n;
+    }
+    if let Some(n) = spec.parsed("max_idle_per_host", parse::count)? {
+        config.max_idle_per_host = n;
+    }
+    if let Some(s) = spec.last("headers") {
+        config.default_headers = s.pairs()?;
+    }
+    if let Some(s) = spec.last("bearer_token") {
+        config.auth = Some(pool_http::Auth::Bearer(s.text()?.to_string()));
+    }
+    if let Some(s) = spec.last("user_agent") {
+        config.user_agent = s.text()?.to_string();
+    }
+    if let Some(b) = spec.parsed("http2_prior_knowledge", parse::boolean)? {
+        config.http2_prior_knowledge = b;
+    }
+    if let Some(n) = spec.parsed("retry_attempts", parse::positive)? {
+        config.retry.max_attempts = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    Ok(config)
+}
+
+#[cfg(feature = "http")]
+fn build_http(spec: &PoolSpec) -> Result<pool_http::HttpPool, RegistryError> {
+    let base = pool_http::HttpConfig::with_base_url(&spec.url).map_err(|e| pool_error(spec, e))?;
+    let config = http_config(spec, base)?;
+    pool_http::HttpPool::new(&spec.name, config).map_err(|e| pool_error(spec, e))
+}
+
+#[allow(dead_code)]
+fn pool_error(spec: &PoolSpec, e: impl std::error::Error + Send + Sync + 'static) -> RegistryError {
+    RegistryError::Pool {
+        name: spec.name.clone(),
+        kind: spec.kind,
+        source: Box::new(e),
+    }
+}

@@ -1,0 +1,152 @@
+//! The keys a registry pool takes besides the engine's knobs: how a pool is
+//! declared (`url`, `kind`) and the settings of one protocol. The engine's
+//! knobs are not repeated here: they are `PoolConfig::KNOBS`, read by
+//! `PoolConfig::set`. A test checks `docs/configuration.md` against this table.
+
+use pool_core::PoolConfig;
+
+use super::kind::Kind;
+
+/// One protocol-specific key.
+#[derive(Debug)]
+pub(crate) struct Key {
+    /// As in TOML; upper-cased in the environment.
+    pub(crate) name: &'static str,
+    /// The kinds that take it. A pool's own setting of a key its kind does not
+    /// take is an error; a default is skipped for those pools.
+    pub(crate) kinds: &'static [Kind],
+    /// The default, as written in the docs (read by the docs test).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) default: &'static str,
+    /// The accepted text form, as written in the docs (read by the docs test).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) form: &'static str,
+    /// Its value never appears in an error, a log or `Debug`.
+    pub(crate) secret: bool,
+}
+
+const fn key(
+    name: &'static str,
+    kinds: &'static [Kind],
+    default: &'static str,
+    form: &'static str,
+) -> Key {
+    Key {
+        name,
+        kinds,
+        default,
+        form,
+        secret: false,
+    }
+}
+
+/// Every protocol-specific key, in the order of the docs.
+pub(crate) const KEYS: &[Key] = &[
+    key(
+        "url",
+        &Kind::ALL,
+        "required",
+        "URL; its scheme picks the kind",
+    ),
+    key(
+        "kind",
+        &Kind::ALL,
+        "from the scheme",
+        "`postgres` / `sqlite` / `redis` / `http` / `ws` / `zmq` / `mongo`",
+    ),
+    key(
+        "recycle",
+        &[Kind::Postgres],
+        "fast",
+        "`fast` / `verified` / `clean`",
+    ),
+    key("busy_timeout", &[Kind::Sqlite], "5s", "duration"),
+    key("wal", &[Kind::Sqlite], "true", "`true` / `false`"),
+    key(
+        "shared_connections",
+        &[Kind::Redis],
+        "one per core",
+        "integer ≥ 1",
+    ),
+    key("command_timeout", &[Kind::Redis], "10s", "duration > 0"),
+    key("request_timeout", &[Kind::Http], "30s", "duration > 0"),
+    key("max_in_flight_per_host", &[Kind::Http], "64", "integer ≥ 1"),
+    key("max_idle_per_host", &[Kind::Http], "32", "integer"),
+    key(
+        "headers",
+        &[Kind::Http],
+        "none",
+        "table; `Name: value; …` in the environment",
+    ),
+    Key {
+        secret: true,
+        ..key("bearer_token", &[Kind::Http], "none", "text (secret)")
+    },
+    key("user_agent", &[Kind::Http], "unipool/<version>", "text"),
+    key(
+        "http2_prior_knowledge",
+        &[Kind::Http],
+        "false",
+        "`true` / `false`",
+    ),
+    key("retry_attempts", &[Kind::Http], "3", "integer ≥ 1"),
+];
+
+/// The engine knobs an HTTP pool has a use for, and the `HttpConfig` field
+/// each one sets. The other knobs (`min_idle`, `max_lifetime`, …) have no
+/// meaning for reqwest's pool.
+pub(crate) const HTTP_KNOBS: &[(&str, &str)] = &[
+    ("max_size", "max_in_flight"),
+    ("acquire_timeout", "acquire_timeout"),
+    ("connect_timeout", "connect_timeout"),
+    ("idle_timeout", "pool_idle_timeout"),
+];
+
+/// A known key, by its canonical (lower-case) name: an engine knob or a row of
+/// [`KEYS`].
+pub(crate) fn canonical(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    PoolConfig::KNOBS
+        .iter()
+        .copied()
+        .chain(KEYS.iter().map(|k| k.name))
+        .find(|k| *k == lower)
+}
+
+/// Whether a pool of `kind` takes the key `name` (canonical).
+pub(crate) fn applies(kind: Kind, name: &str) -> bool {
+    if let Some(k) = KEYS.iter().find(|k| k.name == name) {
+        return k.kinds.contains(&kind);
+    }
+    match kind {
+        Kind::Http => HTTP_KNOBS.iter().any(|(k, _)| *k == name),
+        _ => true,
+    }
+}
+
+/// Whether the value of `name` is a secret.
+pub(crate) fn is_secret(name: &str) -> bool {
+    KEYS.iter().any(|k| k.secret && k.name == name)
+}
+
+/// The kinds that take `name`, for an error message.
+pub(crate) fn kinds_of(name: &str) -> String {
+    let kinds: Vec<&str> = Kind::ALL
+        .iter()
+        .filter(|k| applies(**k, name))
+        .map(|k| k.name())
+        .collect();
+    kinds.join(", ")
+}
+
+/// Every key's name, longest first: how an environment variable's suffix is
+/// matched (`UNIPOOL_USER_DB_MAX_SIZE` → pool `user_db`, key `max_size`).
+pub(crate) fn longest_first() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = PoolConfig::KNOBS
+        .iter()
+        .copied()
+        .chain(KEYS.iter().map(|k| k.name))
+        .collect();
+    all.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    all
+}

@@ -1,0 +1,487 @@
+//! `Registry`: every pool of a service from one configuration (TOML and the
+//! environment), handed out by name, prewarmed, reported on and closed
+//! together. See `docs/configuration.md` for the keys.
+
+// The parsing helpers serve every protocol kind; a build with only some of the
+// protocol features leaves the others' helpers unused.
+#![cfg_attr(
+    not(all(
+        feature = "postgres",
+        feature = "sqlite",
+        feature = "redis",
+        feature = "http"
+    )),
+    allow(dead_code, unused_variables, unreachable_code)
+)]
+
+mod config;
+mod entry;
+mod error;
+mod keys;
+mod kind;
+#[cfg(feature = "redis")]
+mod lazy_redis;
+mod report;
+mod spec;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pool_core::Pool;
+
+pub use config::RegistryConfig;
+use entry::Entry;
+pub use error::{Origin, RegistryError};
+pub use kind::Kind;
+pub use report::{CloseReport, PoolHealth, PoolStats, PrewarmReport, Prewarmed, RegistryHealth};
+
+/// Named pools of every kind, built once from a [`RegistryConfig`]. Cheap to
+/// clone (one `Arc`); every clone sees the same pools.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use unipool::{Registry, RegistryConfig, SqlitePoolExt};
+///
+/// let registry = RegistryConfig::new()
+///     .vars([("UNIPOOL_NOTES_URL", "sqlite::memory:notes"), ("UNIPOOL_NOTES_MIN_IDLE", "2")])?
+///     .build()?;
+/// assert!(registry.prewarm().await.is_ok());
+/// let notes = registry.sqlite("notes")?;
+/// notes.execute("CREATE TABLE t (x)", ()).await?;
+/// println!("{}", registry.health());
+/// assert!(registry.close_all(Duration::from_secs(1)).await.all_closed());
+/// # Ok(()) }
+/// # #[cfg(not(feature = "sqlite"))]
+/// # fn main() {}
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    entries: Vec<Arc<Entry>>,
+    #[cfg(feature = "http")]
+    default_http: DefaultHttp,
+    closed: AtomicBool,
+}
+
+/// The shared client of `http_for` for hosts no HTTP pool is declared for.
+#[cfg(feature = "http")]
+struct DefaultHttp {
+    config: pool_http::HttpConfig,
+    pool: std::sync::Mutex<Option<pool_http::HttpPool>>,
+}
+
+/// The name of the shared HTTP client of [`Registry::http_for`].
+pub const DEFAULT_HTTP_NAME: &str = "default";
+
+impl RegistryConfig {
+    /// Builds every pool. Nothing connects yet: SQL pools connect on demand
+    /// (and open `min_idle` in the background), Redis on first use, HTTP on
+    /// the first request; [`Registry::prewarm`] opens them all now. Call it
+    /// inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`RegistryError::Config`] naming the file and key or the variable, and
+    /// the bad value; [`RegistryError::Unsupported`] for a kind this build
+    /// cannot make; [`RegistryError::Pool`] when a protocol crate refuses its
+    /// URL or no runtime is running.
+    pub fn build(self) -> Result<Registry, RegistryError> {
+        let specs = self.specs()?;
+        let entries = specs
+            .iter()
+            .map(|s| Entry::build(s).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        #[cfg(feature = "http")]
+        let default_http = {
+            let spec = spec::PoolSpec {
+                name: DEFAULT_HTTP_NAME.into(),
+                kind: Kind::Http,
+                url: String::new(),
+                settings: self.default_settings(Kind::Http),
+            };
+            DefaultHttp {
+                config: entry::http_config(&spec, pool_http::HttpConfig::default())?,
+                pool: std::sync::Mutex::new(None),
+            }
+        };
+        Ok(Registry {
+            inner: Arc::new(Inner {
+                entries,
+                #[cfg(feature = "http")]
+                default_http,
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+impl Registry {
+    /// [`RegistryConfig::from_env`], built.
+    ///
+    /// # Errors
+    /// As [`RegistryConfig::from_env`] and [`RegistryConfig::build`].
+    pub fn from_env() -> Result<Registry, RegistryError> {
+        RegistryConfig::from_env()?.build()
+    }
+
+    /// The pools' names, in declaration order.
+    pub fn names(&self) -> Vec<&str> {
+        self.inner.entries.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    /// The kind of pool `name`.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownPool`].
+    pub fn kind(&self, name: &str) -> Result<Kind, RegistryError> {
+        self.entry(name).map(|e| e.kind)
+    }
+
+    fn entry(&self, name: &str) -> Result<&Entry, RegistryError> {
+        self.inner
+            .entries
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(name))
+            .map(|e| &**e)
+            .ok_or_else(|| RegistryError::UnknownPool {
+                name: name.into(),
+                declared: self.names().join(", "),
+            })
+    }
+
+    fn wrong_kind(entry: &Entry, asked: Kind) -> RegistryError {
+        RegistryError::WrongKind {
+            name: entry.name.clone(),
+            kind: entry.kind,
+            asked,
+        }
+    }
+
+    /// The PostgreSQL pool `name` (name matched case-insensitively); the same
+    /// pool on every call.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownPool`] or [`RegistryError::WrongKind`].
+    #[cfg(feature = "postgres")]
+    pub fn postgres(&self, name: &str) -> Result<pool_sql::PgPool, RegistryError> {
+        match &self.entry(name)?.handle {
+            entry::Handle::Postgres(p) => Ok(p.clone()),
+            _ => Err(Self::wrong_kind(self.entry(name)?, Kind::Postgres)),
+        }
+    }
+
+    /// The SQLite pool `name`; the same pool on every call.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownPool`] or [`RegistryError::WrongKind`].
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(&self, name: &str) -> Result<pool_sql::SqlitePool, RegistryError> {
+        match &self.entry(name)?.handle {
+            entry::Handle::Sqlite(p) => Ok(p.clone()),
+            _ => Err(Self::wrong_kind(self.entry(name)?, Kind::Sqlite)),
+        }
+    }
+
+    /// The HTTP service `name`; the same client on every call.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownPool`] or [`RegistryError::WrongKind`].
+    #[cfg(feature = "http")]
+    pub fn http(&self, name: &str) -> Result<pool_http::HttpPool, RegistryError> {
+        match &self.entry(name)?.handle {
+            entry::Handle::Http(p) => Ok(p.clone()),
+            _ => Err(Self::wrong_kind(self.entry(name)?, Kind::Http)),
+        }
+    }
+
+    /// The Redis pool `name`, connected on the first call (a failed connect
+    /// is retried by the next call); the same pool afterwards.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownPool`], [`RegistryError::WrongKind`],
+    /// [`RegistryError::Pool`] with the connect error, or
+    /// [`RegistryError::Closed`] after [`close_all`](Self::close_all).
+    #[cfg(feature = "redis")]
+    pub async fn redis(&self, name: &str) -> Result<pool_redis::RedisPool, RegistryError> {
+        let entry = self.entry(name)?;
+        match &entry.handle {
+            entry::Handle::Redis(r) => r.get(&entry.name).await,
+            _ => Err(Self::wrong_kind(entry, Kind::Redis)),
+        }
+    }
+
+    /// The HTTP client for `url`, for code that has a URL and no service name:
+    /// the declared HTTP pool whose base URL is the longest prefix of `url`
+    /// (same scheme, host and port; the path starting with the base's), else
+    /// one shared client for every other host ([`DEFAULT_HTTP_NAME`]), created
+    /// on first use with the `[defaults]` that apply to HTTP. The same client
+    /// every time for the same host.
+    ///
+    /// # Errors
+    /// [`RegistryError::BadUrl`] when `url` is not an absolute http(s) URL;
+    /// [`RegistryError::Closed`] when the shared client would be created after
+    /// [`close_all`](Self::close_all).
+    #[cfg(feature = "http")]
+    pub fn http_for(&self, url: &str) -> Result<pool_http::HttpPool, RegistryError> {
+        let bad = |reason: String| RegistryError::BadUrl {
+            url: error::redact_any_url(url),
+            reason,
+        };
+        let target = url::Url::parse(url).map_err(|e| bad(format!("not a URL ({e})")))?;
+        if !matches!(target.scheme(), "http" | "https") {
+            return Err(bad("not an http or https URL".into()));
+        }
+        let mut best: Option<(&pool_http::HttpPool, usize)> = None;
+        for e in &self.inner.entries {
+            let entry::Handle::Http(pool) = &e.handle else {
+                continue;
+            };
+            let Some(base) = &pool.config().base_url else {
+                continue;
+            };
+            if let Some(len) = base_match(base, &target) {
+                if best.is_none_or(|(_, l)| len > l) {
+                    best = Some((pool, len));
+                }
+            }
+        }
+        if let Some((pool, _)) = best {
+            return Ok(pool.clone());
+        }
+        let shared = &self.inner.default_http;
+        let mut slot = pool_core::util::lock(&shared.pool);
+        if let Some(pool) = &*slot {
+            return Ok(pool.clone());
+        }
+        if self.inner.closed.load(SeqCst) {
+            return Err(RegistryError::Closed {
+                name: DEFAULT_HTTP_NAME.into(),
+            });
+        }
+        let pool =
+            pool_http::HttpPool::new(DEFAULT_HTTP_NAME, shared.config.clone()).map_err(|e| {
+                RegistryError::Pool {
+                    name: DEFAULT_HTTP_NAME.into(),
+                    kind: Kind::Http,
+                    source: Box::new(e),
+                }
+            })?;
+        *slot = Some(pool.clone());
+        Ok(pool)
+    }
+
+    /// Every pool that exists now, as the `Pool` trait sees it (for exporters):
+    /// a Redis pool not connected yet and a shared HTTP client not created yet
+    /// are left out.
+    pub fn pools(&self) -> Vec<Arc<dyn Pool>> {
+        let mut pools: Vec<Arc<dyn Pool>> =
+            self.inner.entries.iter().filter_map(|e| e.pool()).collect();
+        pools.extend(self.shared_http());
+        pools
+    }
+
+    /// The shared client of `http_for`, if created.
+    fn shared_http(&self) -> Option<Arc<dyn Pool>> {
+        #[cfg(feature = "http")]
+        if let Some(p) = &*pool_core::util::lock(&self.inner.default_http.pool) {
+            return Some(Arc::new(p.clone()));
+        }
+        None
+    }
+
+    /// The health of every pool, and the worst verdict. Cheap: counters only,
+    /// no I/O.
+    pub fn health(&self) -> RegistryHealth {
+        let mut pools: Vec<PoolHealth> = self
+            .inner
+            .entries
+            .iter()
+            .map(|e| match e.pool() {
+                Some(p) => PoolHealth::new(&e.name, e.kind, p.health(), &p.stats(), p.last_error()),
+                None => PoolHealth::new(
+                    &e.name,
+                    e.kind,
+                    e.unbuilt_health(),
+                    &pool_core::Stats::default(),
+                    e.unbuilt_error(),
+                ),
+            })
+            .collect();
+        if let Some(p) = self.shared_http() {
+            pools.push(PoolHealth::new(
+                DEFAULT_HTTP_NAME,
+                Kind::Http,
+                p.health(),
+                &p.stats(),
+                None,
+            ));
+        }
+        RegistryHealth::new(pools)
+    }
+
+    /// Every pool's stats, in declaration order (then the shared HTTP client).
+    pub fn stats(&self) -> Vec<PoolStats> {
+        let mut out: Vec<PoolStats> = self
+            .inner
+            .entries
+            .iter()
+            .map(|e| PoolStats {
+                name: e.name.clone(),
+                kind: e.kind,
+                stats: e.stats(),
+            })
+            .collect();
+        out.extend(self.shared_http().map(|p| PoolStats {
+            name: DEFAULT_HTTP_NAME.into(),
+            kind: Kind::Http,
+            stats: p.stats(),
+        }));
+        out
+    }
+
+    /// Opens `min_idle` connections (at least one, so that every pool is known
+    /// to reach its server) in every pool at once — Redis pools connect here —
+    /// and reports per pool what is open or what failed. HTTP pools open
+    /// nothing: a request may have effects, and reqwest connects on the first.
+    /// Each pool waits at most its `acquire_timeout`.
+    pub async fn prewarm(&self) -> PrewarmReport {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, e) in self.inner.entries.iter().enumerate() {
+            let e = e.clone();
+            set.spawn(async move { (i, e.prewarm().await) });
+        }
+        let mut results: Vec<Option<Result<usize, String>>> = vec![None; self.inner.entries.len()];
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, r)) = joined {
+                results[i] = Some(r);
+            }
+        }
+        PrewarmReport {
+            pools: self
+                .inner
+                .entries
+                .iter()
+                .zip(results)
+                .map(|(e, r)| Prewarmed {
+                    name: e.name.clone(),
+                    kind: e.kind,
+                    result: r.unwrap_or_else(|| Err("prewarm task panicked".into())),
+                })
+                .collect(),
+        }
+    }
+
+    /// Closes every pool at once: new `get()`s fail with `Closed` at once,
+    /// idle connections close now, connections in use close when returned.
+    /// Returns by `deadline`, with each pool marked closed or not (some
+    /// connection still in use).
+    pub async fn close_all(&self, deadline: Duration) -> CloseReport {
+        let start = Instant::now();
+        self.inner.closed.store(true, SeqCst);
+        let mut set = tokio::task::JoinSet::new();
+        for (i, e) in self.inner.entries.iter().enumerate() {
+            let e = e.clone();
+            set.spawn(async move {
+                let closed = tokio::time::timeout(deadline, e.close(deadline)).await;
+                (i, closed.unwrap_or(false))
+            });
+        }
+        let mut closed = vec![false; self.inner.entries.len()];
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, ok)) = joined {
+                closed[i] = ok;
+            }
+        }
+        let mut pools: Vec<(String, bool)> = self
+            .inner
+            .entries
+            .iter()
+            .zip(closed)
+            .map(|(e, ok)| (e.name.clone(), ok))
+            .collect();
+        if let Some(p) = self.shared_http() {
+            let left = deadline.saturating_sub(start.elapsed());
+            pools.push((DEFAULT_HTTP_NAME.into(), p.close(left).await));
+        }
+        tracing::info!(pools = pools.len(), elapsed = ?start.elapsed(), "registry closed");
+        CloseReport {
+            pools,
+            elapsed: start.elapsed(),
+        }
+    }
+
+    /// Waits for SIGTERM or SIGINT (ctrl-c), then [`close_all`](Self::close_all)
+    /// with `deadline`, and resolves with its report. The signal handlers are
+    /// installed before this returns, so a signal sent after it is never lost;
+    /// the runtime needs its I/O driver (`enable_all`).
+    ///
+    /// ```no_run
+    /// # async fn serve(registry: unipool::Registry) -> std::io::Result<()> {
+    /// let shutdown = registry.shutdown_on_signal(std::time::Duration::from_secs(10))?;
+    /// let report = shutdown.await; // the service runs meanwhile
+    /// eprintln!("closed: {}", report.all_closed());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The I/O error of installing a signal handler.
+    pub fn shutdown_on_signal(
+        &self,
+        deadline: Duration,
+    ) -> std::io::Result<impl Future<Output = CloseReport> + Send + 'static> {
+        #[cfg(unix)]
+        let (mut term, mut int) = {
+            use tokio::signal::unix::{signal, SignalKind};
+            (
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::interrupt())?,
+            )
+        };
+        let registry = self.clone();
+        Ok(async move {
+            #[cfg(unix)]
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: closing every pool"),
+                _ = int.recv() => tracing::info!("SIGINT: closing every pool"),
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            registry.close_all(deadline).await
+        })
+    }
+}
+
+/// How much of `target` the base URL covers (its path length), if it is a
+/// prefix: same scheme, host and port, and the path starts with the base's
+/// path at a segment boundary.
+#[cfg(feature = "http")]
+fn base_match(base: &url::Url, target: &url::Url) -> Option<usize> {
+    if base.scheme() != target.scheme()
+        || base.host_str() != target.host_str()
+        || base.port_or_known_default() != target.port_or_known_default()
+    {
+        return None;
+    }
+    let prefix = base.path().trim_end_matches('/');
+    let path = target.path();
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(prefix.len())
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for e in &self.inner.entries {
+            map.entry(&e.name, &e.kind);
+        }
+        map.finish()
+    }
+}
