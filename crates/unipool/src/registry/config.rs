@@ -133,8 +133,7 @@ pub(crate) struct Declared {
 ///         "inline.toml",
 ///     )?
 ///     .vars([("UNIPOOL_LOCAL_MAX_SIZE", "8")])? // the environment wins
-///     .build()
-///     .await?;
+///     .build()?;
 /// assert_eq!(registry.sqlite("local")?.config().max_size, 8);
 /// # Ok(()) }
 /// # #[cfg(not(feature = "sqlite"))]

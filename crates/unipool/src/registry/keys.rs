@@ -150,3 +150,55 @@ pub(crate) fn longest_first() -> Vec<&'static str> {
     all.sort_by_key(|k| std::cmp::Reverse(k.len()));
     all
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row of `docs/configuration.md`'s table of keys per kind names a
+    /// key of [`KEYS`] with the same kinds, default and text form, and every
+    /// key has a row.
+    #[test]
+    fn docs_configuration_md_lists_every_key() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let doc = std::fs::read_to_string(path).expect("docs/configuration.md");
+        let rows: Vec<Vec<String>> = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("| key | kinds | default | text form |"))
+            .take_while(|l| l.starts_with('|'))
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                l.trim_matches('|')
+                    .split(" | ")
+                    .map(|c| c.trim().to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(rows.len(), KEYS.len(), "one row per key");
+        for key in KEYS {
+            let row = rows
+                .iter()
+                .find(|r| r[0] == format!("`{}`", key.name))
+                .unwrap_or_else(|| panic!("no row for `{}` in {path}", key.name));
+            let kinds = if key.kinds.len() == Kind::ALL.len() {
+                "all".to_string()
+            } else {
+                key.kinds
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            assert_eq!(row[1], kinds, "kinds of `{}`", key.name);
+            assert_eq!(row[2], key.default, "default of `{}`", key.name);
+            assert_eq!(row[3], key.form, "text form of `{}`", key.name);
+        }
+    }
+
+    #[test]
+    fn no_protocol_key_shadows_an_engine_knob() {
+        for key in KEYS {
+            assert!(!PoolConfig::KNOBS.contains(&key.name), "{}", key.name);
+        }
+    }
+}

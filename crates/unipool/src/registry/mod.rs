@@ -53,7 +53,7 @@ pub use report::{CloseReport, PoolHealth, PoolStats, PrewarmReport, Prewarmed, R
 ///     .build()?;
 /// assert!(registry.prewarm().await.is_ok());
 /// let notes = registry.sqlite("notes")?;
-/// notes.execute("CREATE TABLE t (x)", ()).await?;
+/// notes.execute("CREATE TABLE t (x)", Vec::<i64>::new()).await?;
 /// println!("{}", registry.health());
 /// assert!(registry.close_all(Duration::from_secs(1)).await.all_closed());
 /// # Ok(()) }
