@@ -89,7 +89,7 @@ impl LazyRedis {
         }
         match self.last_error() {
             Some(e) => HealthStatus::Unhealthy {
-                reason: format!("cannot connect: {e}"),
+                reason: format!("not connected: {e}"),
             },
             None => HealthStatus::Degraded {
                 reason: "not connected yet (connects on first use or prewarm)".into(),

@@ -1,0 +1,792 @@
+//! The umbrella's Registry against real servers: PostgreSQL and Redis of the
+//! machine, SQLite files, an in-process HTTP server. Configuration from the
+//! environment (as a variable list), from TOML files, and from both.
+
+use std::time::{Duration, Instant};
+
+use pool_core::{HealthStatus, PoolError};
+use pool_sql::{PgPoolExt, SqlitePoolExt};
+use unipool::{Kind, Registry, RegistryConfig, RegistryError};
+use unipool_tests::{free_port, http_server, pg, redis_server, require, temp_dir};
+
+/// The pools of every kind that exists, as variables: `max` is each pool's
+/// `max_size`.
+fn every_kind_vars(http: &str, sqlite: &str, max: usize) -> Vec<(String, String)> {
+    let mut vars = Vec::new();
+    for (name, url) in [
+        ("MAIN", pg::url()),
+        ("LOCAL", format!("sqlite://{sqlite}")),
+        ("CACHE", redis_server::url()),
+        ("API", http.to_string()),
+    ] {
+        vars.push((format!("UNIPOOL_{name}_URL"), url));
+        vars.push((format!("UNIPOOL_{name}_MAX_SIZE"), max.to_string()));
+    }
+    vars
+}
+
+/// The same pools as TOML.
+fn every_kind_toml(http: &str, sqlite: &str, max: usize) -> String {
+    format!(
+        r#"
+        [defaults]
+        acquire_timeout = "5s"
+
+        [pools.main]
+        url = "{pg}"
+        max_size = {max}
+        recycle = "verified"
+
+        [pools.local]
+        url = "sqlite://{sqlite}"
+        max_size = {max}
+        busy_timeout = "2s"
+
+        [pools.cache]
+        url = "{redis}"
+        max_size = {max}
+        shared_connections = 1
+
+        [pools.api]
+        url = "{http}"
+        max_size = {max}
+        headers = {{ "X-From" = "registry-test" }}
+        "#,
+        pg = pg::url(),
+        redis = redis_server::url(),
+    )
+}
+
+/// Uses every pool once and returns each one's `max_size` as the registry
+/// built it (HTTP: requests in flight).
+async fn use_every_kind(registry: &Registry) -> [usize; 4] {
+    let main = registry.postgres("main").unwrap();
+    let rows = main.query("SELECT 1::int4", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i32>(0), 1);
+    let local = registry.sqlite("local").unwrap();
+    local
+        .execute("CREATE TABLE IF NOT EXISTS t (x)", Vec::<i64>::new())
+        .await
+        .unwrap();
+    let cache = registry.redis("cache").await.unwrap();
+    let pong: String = cache.cmd(&redis::cmd("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+    let api = registry.http("api").unwrap();
+    let resp = api.send(api.get("ok").unwrap()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // The same pool on every call: the use above shows in a second lookup.
+    assert_eq!(registry.postgres("MAIN").unwrap().stats().acquired_total, 1);
+    assert_eq!(registry.http("api").unwrap().stats().requests(), 1);
+    [
+        main.config().max_size,
+        local.config().max_size,
+        cache.exclusive().config().max_size,
+        api.config().max_in_flight,
+    ]
+}
+
+#[tokio::test]
+async fn every_kind_from_the_environment_only() {
+    require!("postgres");
+    require!("redis");
+    let server = http_server::start().await;
+    let dir = temp_dir("registry-env");
+    let vars = every_kind_vars(&server.url("/"), &dir.join("a.db").display().to_string(), 3);
+    let registry = RegistryConfig::new().vars(vars).unwrap().build().unwrap();
+    assert_eq!(registry.names(), ["api", "cache", "local", "main"]);
+    assert_eq!(registry.kind("main").unwrap(), Kind::Postgres);
+    assert_eq!(registry.kind("cache").unwrap(), Kind::Redis);
+    assert_eq!(use_every_kind(&registry).await, [3, 3, 3, 3]);
+    assert!(registry
+        .close_all(Duration::from_secs(5))
+        .await
+        .all_closed());
+}
+
+#[tokio::test]
+async fn every_kind_from_a_file_only() {
+    require!("postgres");
+    require!("redis");
+    let server = http_server::start().await;
+    let dir = temp_dir("registry-file");
+    let file = dir.join("pools.toml");
+    let text = every_kind_toml(&server.url("/"), &dir.join("a.db").display().to_string(), 4);
+    std::fs::write(&file, text).unwrap();
+    let registry = RegistryConfig::new().file(&file).unwrap().build().unwrap();
+    assert_eq!(registry.names(), ["api", "cache", "local", "main"]);
+    assert_eq!(use_every_kind(&registry).await, [4, 4, 4, 4]);
+    let main = registry.postgres("main").unwrap();
+    assert_eq!(main.config().acquire_timeout, Duration::from_secs(5));
+    assert_eq!(
+        registry.http("api").unwrap().config().default_headers,
+        [("X-From".to_string(), "registry-test".to_string())]
+    );
+    assert!(registry
+        .close_all(Duration::from_secs(5))
+        .await
+        .all_closed());
+}
+
+#[tokio::test]
+async fn every_kind_from_both_the_environment_wins() {
+    require!("postgres");
+    require!("redis");
+    let server = http_server::start().await;
+    let dir = temp_dir("registry-both");
+    let db = dir.join("a.db").display().to_string();
+    let text = every_kind_toml(&server.url("/"), &db, 4);
+    let mut vars = every_kind_vars(&server.url("/"), &db, 6);
+    // A default from the environment does not beat a pool's own setting in
+    // the file; it beats the file's default.
+    vars.push(("UNIPOOL_DEFAULT_ACQUIRE_TIMEOUT".into(), "7s".into()));
+    vars.push(("UNIPOOL_DEFAULT_RECYCLE".into(), "clean".into()));
+    // The environment applied first, the file second: the order of the calls
+    // does not change who wins.
+    let registry = RegistryConfig::new()
+        .vars(vars)
+        .unwrap()
+        .toml(&text, "pools.toml")
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(use_every_kind(&registry).await, [6, 6, 6, 6]);
+    let main = registry.postgres("main").unwrap();
+    assert_eq!(main.config().acquire_timeout, Duration::from_secs(7));
+    assert!(
+        format!("{:?}", main.manager()).contains("Verified"),
+        "the pool's own recycle (file) beats the environment's default"
+    );
+    assert!(registry
+        .close_all(Duration::from_secs(5))
+        .await
+        .all_closed());
+}
+
+#[tokio::test]
+async fn typed_access_names_the_unknown_pool_and_the_wrong_kind() {
+    let registry = RegistryConfig::new()
+        .vars([("UNIPOOL_NOTES_URL", "sqlite::memory:typed")])
+        .unwrap()
+        .build()
+        .unwrap();
+    let e = registry.postgres("notes").unwrap_err();
+    assert!(matches!(e, RegistryError::WrongKind { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "pool `notes` is a sqlite pool, not a postgres pool"
+    );
+    let e = registry.sqlite("nots").unwrap_err();
+    assert_eq!(e.to_string(), "no pool named `nots` (declared: notes)");
+    let e = registry.redis("notes").await.unwrap_err();
+    assert!(matches!(e, RegistryError::WrongKind { .. }), "{e:?}");
+}
+
+/// Each bad input → the error naming where it was set and the value.
+#[tokio::test]
+async fn every_bad_input_names_its_file_or_variable_and_value() {
+    let file_cases: &[(&str, &str)] = &[
+        (
+            "[pools.main]\nurl = \"ftp://h/x\"\n",
+            "svc.toml: [pools.main] url: no pool kind speaks `ftp:` URLs",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\nkind = \"oracle\"\n",
+            "svc.toml: [pools.main] kind: unknown kind \"oracle\"",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\nkind = \"redis\"\n",
+            "svc.toml: [pools.main] kind: kind \"redis\" does not match the URL's scheme `postgres:`",
+        ),
+        (
+            "[pools.main]\nurl = \"http://[::1/x\"\n",
+            "svc.toml: [pools.main] url: \"http://[::1/x\" is not a URL",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\nmax_size = 0\n",
+            "svc.toml: [pools.main] max_size: pool `main`: invalid `max_size`: must be at least 1",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\nmax_size = -3\n",
+            "svc.toml: [pools.main] max_size: invalid value \"-3\" for `max_size`",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\nacquire_timeout = \"soon\"\n",
+            "svc.toml: [pools.main] acquire_timeout: invalid value \"soon\" for `acquire_timeout`",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\nmin_idle = 20\n",
+            "svc.toml: [pools.main] min_idle: pool `main`: invalid `min_idle`: 20 is larger than max_size (10)",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\nmax_sise = 3\n",
+            "svc.toml: [pools.main] max_sise: unknown key `max_sise`",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\n[pools.Main]\nurl = \"postgres://h/db\"\n",
+            "differs only in case from pool `",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\ncommand_timeout = \"1s\"\n",
+            "svc.toml: [pools.main] command_timeout: `command_timeout` does not apply to a postgres pool (it applies to: redis)",
+        ),
+        (
+            "[pools.api]\nurl = \"http://h/\"\nmin_idle = 2\n",
+            "svc.toml: [pools.api] min_idle: `min_idle` does not apply to a http pool",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\nrecycle = \"sometimes\"\n",
+            "svc.toml: [pools.main] recycle: invalid value \"sometimes\" for `recycle`: expected `fast`, `verified` or `clean`",
+        ),
+        (
+            "[pools.ws]\nurl = \"wss://h/feed\"\n",
+            "pool `ws` (svc.toml: [pools.ws] url) is a ws pool: this version of unipool has no pool of this kind yet",
+        ),
+        (
+            "[pools.bus]\nurl = \"tcp://127.0.0.1:5555\"\nkind = \"zmq\"\n",
+            "is a zmq pool: this version of unipool has no pool of this kind yet",
+        ),
+        (
+            "[pools.main]\nmax_size = 3\n",
+            "svc.toml: [pools.main] max_size: pool `main` has no url: set UNIPOOL_MAIN_URL or `url` under [pools.main]",
+        ),
+        (
+            "[pools.user-db]\nurl = \"postgres://h/db\"\n",
+            "svc.toml: [pools.user-db] : \"user-db\" is not a pool name",
+        ),
+        ("[pools.default]\nurl = \"postgres://h/db\"\n", "\"default\" is reserved"),
+        (
+            "[defaults]\nurl = \"postgres://h/db\"\n",
+            "svc.toml: [defaults] url: `url` cannot be a default",
+        ),
+        ("[poolz.main]\nurl = 1\n", "svc.toml: [poolz] : unknown table"),
+        (
+            "[pools.main]\nurl = \"postgres://h/db\"\nmax_size = [1, 2]\n",
+            "svc.toml: [pools.main] max_size: expected a string, a number or a boolean, found array",
+        ),
+        ("[pools.main\nurl = 1\n", "svc.toml: invalid TOML at line 1, column"),
+    ];
+    for (text, want) in file_cases {
+        let got = RegistryConfig::new()
+            .toml(text, "svc.toml")
+            .and_then(RegistryConfig::build)
+            .map(|_| ())
+            .expect_err(text)
+            .to_string();
+        assert!(
+            got.contains(want),
+            "{text:?}\n  got:  {got}\n  want: {want}"
+        );
+    }
+    let var_cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("UNIPOOL_MAIN_URL", "postgres://h/db"), ("UNIPOOL_MAIN_MAX_SIZ", "3")],
+            "environment variable UNIPOOL_MAIN_MAX_SIZ: not a pool setting",
+        ),
+        (
+            &[("UNIPOOL_MAIN_URL", "postgres://h/db"), ("UNIPOOL_MAIN_MAX_SIZE", "0")],
+            "environment variable UNIPOOL_MAIN_MAX_SIZE: pool `main`: invalid `max_size`: must be at least 1",
+        ),
+        (
+            &[("UNIPOOL_MAIN_URL", "postgres://h/db"), ("UNIPOOL_MAIN_IDLE_TIMEOUT", "10")],
+            "environment variable UNIPOOL_MAIN_IDLE_TIMEOUT: invalid value \"10\" for `idle_timeout`",
+        ),
+        (
+            &[("UNIPOOL_DEFAULT_MAX_SIZE", "many"), ("UNIPOOL_MAIN_URL", "postgres://h/db")],
+            "environment variable UNIPOOL_DEFAULT_MAX_SIZE: invalid value \"many\" for `max_size`",
+        ),
+        (
+            &[("UNIPOOL_DEFAULT_MAXSIZE", "3")],
+            "environment variable UNIPOOL_DEFAULT_MAXSIZE: unknown key `MAXSIZE`",
+        ),
+        (
+            &[("UNIPOOL_MIAN_MAX_SIZE", "3")],
+            "environment variable UNIPOOL_MIAN_MAX_SIZE: pool `mian` has no url",
+        ),
+        (
+            &[("UNIPOOL_MAIN_URL", "mysql://h/db")],
+            "environment variable UNIPOOL_MAIN_URL: no pool kind speaks `mysql:` URLs",
+        ),
+        (
+            &[("UNIPOOL_MAIN_URL", "postgres://h/db"), ("UNIPOOL_MAIN_MIN_IDLE", "11")],
+            "environment variable UNIPOOL_MAIN_MIN_IDLE: pool `main`: invalid `min_idle`: 11 is larger than max_size (10)",
+        ),
+        (
+            &[("UNIPOOL_API_URL", "http://h/"), ("UNIPOOL_API_HEADERS", "X-A 1")],
+            "environment variable UNIPOOL_API_HEADERS: \"X-A 1\" is not `Name: value`",
+        ),
+    ];
+    for (vars, want) in var_cases {
+        let got = RegistryConfig::new()
+            .vars(vars.iter().copied())
+            .and_then(RegistryConfig::build)
+            .map(|_| ())
+            .expect_err(want)
+            .to_string();
+        assert!(
+            got.contains(want),
+            "{vars:?}\n  got:  {got}\n  want: {want}"
+        );
+    }
+}
+
+/// A password (and a bearer token) set anywhere never shows: not in errors,
+/// `Debug`, health, stats, prewarm reports.
+#[tokio::test]
+async fn a_password_never_shows() {
+    const SECRET: &str = "s3cretpw";
+    let dead = free_port();
+    let vars = [
+        (
+            "UNIPOOL_MAIN_URL".to_string(),
+            format!("postgres://app:{SECRET}@127.0.0.1:{dead}/db"),
+        ),
+        ("UNIPOOL_MAIN_CONNECT_TIMEOUT".into(), "1s".into()),
+        ("UNIPOOL_MAIN_ACQUIRE_TIMEOUT".into(), "2s".into()),
+        (
+            "UNIPOOL_CACHE_URL".into(),
+            format!("redis://:{SECRET}@127.0.0.1:{dead}"),
+        ),
+        ("UNIPOOL_CACHE_CONNECT_TIMEOUT".into(), "1s".into()),
+        (
+            "UNIPOOL_API_URL".into(),
+            format!("http://u:{SECRET}@127.0.0.1:{dead}/"),
+        ),
+        ("UNIPOOL_API_BEARER_TOKEN".into(), SECRET.into()),
+        ("UNIPOOL_API_CONNECT_TIMEOUT".into(), "1s".into()),
+    ];
+    let config = RegistryConfig::new().vars(vars.clone()).unwrap();
+    let mut outputs = vec![format!("{config:?}")];
+    let registry = config.build().unwrap();
+    outputs.push(format!("{registry:?}"));
+    let report = registry.prewarm().await;
+    assert!(!report.is_ok());
+    outputs.push(format!("{report}\n{report:?}"));
+    let api = registry.http("api").unwrap();
+    outputs.push(format!("{api:?}"));
+    outputs.push(format!(
+        "{:?}",
+        api.send(api.get("x").unwrap()).await.unwrap_err()
+    ));
+    outputs.push(format!("{:?}", registry.postgres("main").unwrap()));
+    outputs.push(format!(
+        "{}",
+        registry.postgres("main").unwrap().get().await.unwrap_err()
+    ));
+    outputs.push(format!("{}", registry.redis("cache").await.unwrap_err()));
+    outputs.push(format!("{:?}", registry.redis("cache").await.unwrap_err()));
+    let health = registry.health();
+    outputs.push(format!("{health}\n{health:?}"));
+    outputs.push(format!("{:?}", registry.stats()));
+    // Errors that quote the URL or the token.
+    for (k, v) in [
+        ("UNIPOOL_MAIN_KIND", "redis"),
+        ("UNIPOOL_MAIN_MAX_SIZE", "0"),
+        ("UNIPOOL_API_MIN_IDLE", "1"),
+    ] {
+        let mut bad = vars.to_vec();
+        bad.push((k.into(), v.into()));
+        let e = RegistryConfig::new()
+            .vars(bad)
+            .and_then(RegistryConfig::build)
+            .unwrap_err();
+        outputs.push(format!("{e}\n{e:?}"));
+    }
+    let e = RegistryConfig::new()
+        .vars([(
+            "UNIPOOL_MAIN_URL",
+            format!("postgres://app:{SECRET}@[bad/db"),
+        )])
+        .and_then(RegistryConfig::build)
+        .unwrap_err();
+    outputs.push(format!("{e}\n{e:?}"));
+    let e = RegistryConfig::new()
+        .toml(
+            &format!("[pools.main]\nurl = \"postgres://app:{SECRET}@h/db\n"),
+            "svc.toml",
+        )
+        .unwrap_err();
+    outputs.push(format!("{e}\n{e:?}"));
+    let e = registry
+        .http_for(&format!("ftp://u:{SECRET}@h/"))
+        .unwrap_err();
+    outputs.push(format!("{e}\n{e:?}"));
+    for out in &outputs {
+        assert!(!out.contains(SECRET), "secret in: {out}");
+    }
+    // The outputs did say something about each pool.
+    let all = outputs.join("\n");
+    for needle in ["main", "cache", "api", "***", "cannot connect"] {
+        assert!(all.contains(needle), "{needle} missing from the outputs");
+    }
+    registry.close_all(Duration::from_secs(2)).await;
+}
+
+/// One failing pool among healthy ones: `prewarm` says which and why, opens
+/// `min_idle` in the others, and `health` agrees.
+#[tokio::test]
+async fn prewarm_reports_the_one_failing_pool() {
+    let server = http_server::start().await;
+    let dead = free_port();
+    let dir = temp_dir("registry-prewarm");
+    let registry = RegistryConfig::new()
+        .toml(
+            &format!(
+                r#"
+                [defaults]
+                connect_timeout = "1s"
+                acquire_timeout = "2s"
+                [pools.local]
+                url = "sqlite://{db}"
+                min_idle = 3
+                [pools.broken]
+                url = "postgres://postgres@127.0.0.1:{dead}/test"
+                min_idle = 2
+                [pools.api]
+                url = "{http}"
+                "#,
+                db = dir.join("w.db").display(),
+                http = server.url("/"),
+            ),
+            "prewarm.toml",
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let report = registry.prewarm().await;
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(!report.is_ok());
+    let failures: Vec<(&str, &str)> = report.failures().collect();
+    assert_eq!(failures.len(), 1, "{report}");
+    assert_eq!(failures[0].0, "broken");
+    assert!(failures[0].1.contains("refused"), "{}", failures[0].1);
+    let local = report.pools.iter().find(|p| p.name == "local").unwrap();
+    assert_eq!(local.result, Ok(3));
+    assert_eq!(registry.sqlite("local").unwrap().stats().idle, 3);
+    let health = registry.health();
+    assert!(
+        matches!(health.status, HealthStatus::Unhealthy { .. }),
+        "{health}"
+    );
+    assert!(
+        health
+            .status
+            .reason()
+            .unwrap()
+            .starts_with("broken: cannot connect"),
+        "{health}"
+    );
+    let broken = health.pools.iter().find(|p| p.name == "broken").unwrap();
+    assert!(broken.last_error.as_deref().unwrap().contains("refused"));
+    assert!(broken.error_rate > 0.0);
+    let local = health.pools.iter().find(|p| p.name == "local").unwrap();
+    assert_eq!(local.status, HealthStatus::Healthy);
+    assert_eq!(local.error_rate, 0.0);
+    registry.close_all(Duration::from_secs(2)).await;
+}
+
+/// `close_all` while every connection is busy: each holder finishes its work
+/// on its connection, new `get()`s fail with `Closed` at once, and it returns
+/// when the last connection is back — or at its deadline, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_all_under_load_takes_no_connection_from_its_holder() {
+    let server = http_server::start().await;
+    let dir = temp_dir("registry-close");
+    let registry = RegistryConfig::new()
+        .vars([
+            (
+                "UNIPOOL_LOCAL_URL".to_string(),
+                format!("sqlite://{}", dir.join("c.db").display()),
+            ),
+            ("UNIPOOL_LOCAL_MAX_SIZE".into(), "4".into()),
+            ("UNIPOOL_API_URL".into(), server.url("/")),
+        ])
+        .unwrap()
+        .build()
+        .unwrap();
+    let local = registry.sqlite("local").unwrap();
+    local
+        .execute("CREATE TABLE IF NOT EXISTS t (x)", Vec::<i64>::new())
+        .await
+        .unwrap();
+    let (started_tx, mut started_rx) = tokio::sync::mpsc::channel(16);
+    let mut tasks = Vec::new();
+    for i in 0..4i64 {
+        let local = local.clone();
+        let started = started_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let conn = local.get().await.unwrap();
+            started.send(()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Still this holder's connection, still usable, after close_all began.
+            conn.call(move |c| Ok(c.execute("INSERT INTO t VALUES (?1)", [i])?))
+                .await
+                .unwrap();
+        }));
+    }
+    let api = registry.http("api").unwrap();
+    let request = tokio::spawn({
+        let api = api.clone();
+        async move {
+            api.send(api.get("slow/300").unwrap())
+                .await
+                .map(|r| r.status())
+        }
+    });
+    for _ in 0..4 {
+        started_rx.recv().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let start = Instant::now();
+    let closing = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.close_all(Duration::from_secs(5)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let e = local.get().await.unwrap_err();
+    assert!(matches!(e, PoolError::Closed), "{e:?}");
+    let report = closing.await.unwrap();
+    assert!(report.all_closed(), "{report:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(request.await.unwrap().unwrap(), 200);
+    assert!(registry
+        .health()
+        .status
+        .reason()
+        .unwrap()
+        .contains("closed"));
+
+    // A holder past the deadline: close_all returns at the deadline and says
+    // the pool did not close.
+    let registry = RegistryConfig::new()
+        .vars([("UNIPOOL_HELD_URL", "sqlite::memory:held")])
+        .unwrap()
+        .build()
+        .unwrap();
+    let held = registry.sqlite("held").unwrap().get_owned().await.unwrap();
+    let start = Instant::now();
+    let report = registry.close_all(Duration::from_millis(300)).await;
+    let took = start.elapsed();
+    assert!(!report.all_closed());
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    drop(held);
+}
+
+/// `http_for`: the declared service whose base URL covers the URL, else one
+/// shared client, the same on every lookup.
+#[tokio::test]
+async fn http_for_gives_the_same_client_for_a_host() {
+    let server = http_server::start().await;
+    let other = http_server::start().await;
+    let registry = RegistryConfig::new()
+        .vars([
+            ("UNIPOOL_API_URL", server.url("/v1/")),
+            ("UNIPOOL_ROOT_URL", server.url("/")),
+            ("UNIPOOL_DEFAULT_MAX_SIZE", "12".into()),
+        ])
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(
+        registry.http_for(&server.url("/v1/items")).unwrap().name(),
+        "api"
+    );
+    assert_eq!(registry.http_for(&server.url("/v1")).unwrap().name(), "api");
+    assert_eq!(
+        registry.http_for(&server.url("/v10/x")).unwrap().name(),
+        "root"
+    );
+    assert_eq!(
+        registry.http_for(&server.url("/ok")).unwrap().name(),
+        "root"
+    );
+    // Undeclared host: one shared client, created once.
+    let a = registry.http_for(&other.url("/ok")).unwrap();
+    let b = registry.http_for(&other.url("/slow/1")).unwrap();
+    assert_eq!(a.name(), unipool::DEFAULT_HTTP_NAME);
+    assert_eq!(a.config().max_in_flight, 12, "the defaults apply to it");
+    a.send(a.get(&other.url("/ok")).unwrap()).await.unwrap();
+    b.send(b.get(&other.url("/ok")).unwrap()).await.unwrap();
+    let stats = registry.http_for(&other.url("/")).unwrap().stats();
+    assert_eq!(stats.requests(), 2, "both lookups used one client");
+    assert_eq!(stats.connections_opened(), 1, "and one connection");
+    assert_eq!(other.seen.connections(), 1);
+    assert!(registry
+        .stats()
+        .iter()
+        .any(|s| s.name == unipool::DEFAULT_HTTP_NAME));
+    let e = registry.http_for("not a url").unwrap_err();
+    assert!(matches!(e, RegistryError::BadUrl { .. }), "{e:?}");
+    registry.close_all(Duration::from_secs(2)).await;
+    let e = RegistryConfig::new().build().unwrap();
+    e.close_all(Duration::from_secs(1)).await;
+    assert!(matches!(
+        e.http_for(&other.url("/")),
+        Err(RegistryError::Closed { .. })
+    ));
+}
+
+/// SIGTERM to this process: `shutdown_on_signal` closes every pool and
+/// resolves with the report.
+#[tokio::test]
+async fn shutdown_on_signal_closes_everything_on_sigterm() {
+    let registry = RegistryConfig::new()
+        .vars([("UNIPOOL_LOCAL_URL", "sqlite::memory:signal")])
+        .unwrap()
+        .build()
+        .unwrap();
+    let local = registry.sqlite("local").unwrap();
+    drop(local.get().await.unwrap());
+    let shutdown = registry.shutdown_on_signal(Duration::from_secs(2)).unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report = tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .expect("the signal reached the handler");
+    assert!(report.all_closed());
+    assert!(local.is_closed());
+    assert!(matches!(local.get().await, Err(PoolError::Closed)));
+}
+
+/// A Redis pool whose server is down at build: the registry builds, reports
+/// it, and serves it once the server is up, with no manual step.
+#[tokio::test]
+async fn a_redis_pool_down_at_build_connects_once_the_server_is_up() {
+    require!("redis");
+    let mut server = redis_server::ThrowawayRedis::start(None);
+    server.kill();
+    let port = server.port;
+    let registry = RegistryConfig::new()
+        .vars([
+            (
+                "UNIPOOL_CACHE_URL".to_string(),
+                format!("redis://127.0.0.1:{port}"),
+            ),
+            ("UNIPOOL_CACHE_CONNECT_TIMEOUT".into(), "1s".into()),
+        ])
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(matches!(
+        registry.health().status,
+        HealthStatus::Degraded { .. }
+    ));
+    let e = registry.redis("cache").await.unwrap_err();
+    assert!(e.to_string().contains("pool `cache` (redis)"), "{e}");
+    assert!(matches!(
+        registry.health().status,
+        HealthStatus::Unhealthy { .. }
+    ));
+    server.start_again();
+    let cache = registry.redis("cache").await.unwrap();
+    let pong: String = cache.cmd(&redis::cmd("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+    assert_eq!(registry.health().status, HealthStatus::Healthy);
+    assert_eq!(registry.pools().len(), 1);
+    registry.close_all(Duration::from_secs(2)).await;
+}
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("url".to_string()),
+            Just("kind".to_string()),
+            Just("max_size".to_string()),
+            Just("min_idle".to_string()),
+            Just("idle_timeout".to_string()),
+            Just("headers".to_string()),
+            Just("recycle".to_string()),
+            Just("command_timeout".to_string()),
+            "[a-zA-Z_]{1,12}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("postgres://u:pw@127.0.0.1:1/db".to_string()),
+            Just("sqlite::memory:p".to_string()),
+            Just("http://127.0.0.1:1/".to_string()),
+            Just("redis://127.0.0.1:1".to_string()),
+            Just("zmq".to_string()),
+            Just("off".to_string()),
+            "-?[0-9]{1,6}",
+            "[0-9]{1,4}(ms|s|m|h|x)?",
+            "\\PC{0,16}",
+            ".{0,24}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        /// Random variables: a registry or an error, never a panic.
+        #[test]
+        fn random_variables_never_panic(
+            vars in proptest::collection::vec(("[A-Z]{1,6}", key(), value()), 0..6),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let _guard = rt.enter();
+            let vars: Vec<(String, String)> = vars
+                .into_iter()
+                .map(|(name, key, value)| (format!("UNIPOOL_{name}_{}", key.to_uppercase()), value))
+                .collect();
+            let _ = RegistryConfig::new().vars(vars).and_then(RegistryConfig::build);
+        }
+
+        /// Random TOML: a registry or an error, never a panic.
+        #[test]
+        fn random_files_never_panic(
+            pools in proptest::collection::vec(
+                ("[a-zA-Z][a-zA-Z0-9_-]{0,6}", proptest::collection::vec((key(), value()), 0..5)),
+                0..4,
+            ),
+            junk in ".{0,12}",
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let _guard = rt.enter();
+            let mut text = String::new();
+            for (name, settings) in pools {
+                text.push_str(&format!("[pools.\"{name}\"]\n"));
+                for (k, v) in settings {
+                    text.push_str(&format!("{k} = {}\n", toml_string(&v)));
+                }
+            }
+            let _ = RegistryConfig::new().toml(&text, "p.toml").and_then(RegistryConfig::build);
+            text.push_str(&junk);
+            let _ = RegistryConfig::new().toml(&text, "p.toml").and_then(RegistryConfig::build);
+        }
+    }
+
+    fn toml_string(v: &str) -> String {
+        let escaped: String = v
+            .chars()
+            .flat_map(|c| match c {
+                '"' => "\\\"".chars().collect::<Vec<_>>(),
+                '\\' => "\\\\".chars().collect(),
+                c if c.is_control() => format!("\\u{:04X}", c as u32 & 0xFFFF).chars().collect(),
+                c => vec![c],
+            })
+            .collect();
+        format!("\"{escaped}\"")
+    }
+}
