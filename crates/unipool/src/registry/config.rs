@@ -341,7 +341,7 @@ impl RegistryConfig {
         Ok(self)
     }
 
-    /// The declared pool names, in declaration order.
+    /// The declared pool names, in name order.
     pub fn names(&self) -> Vec<&str> {
         self.pools.iter().map(|p| p.name.as_str()).collect()
     }

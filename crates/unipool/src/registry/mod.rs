@@ -94,7 +94,8 @@ impl RegistryConfig {
     /// cannot make; [`RegistryError::Pool`] when a protocol crate refuses its
     /// URL or no runtime is running.
     pub fn build(self) -> Result<Registry, RegistryError> {
-        let specs = self.specs()?;
+        let mut specs = self.specs()?;
+        specs.sort_by(|a, b| a.name.cmp(&b.name));
         let entries = specs
             .iter()
             .map(|s| Entry::build(s).map(Arc::new))
@@ -132,7 +133,7 @@ impl Registry {
         RegistryConfig::from_env()?.build()
     }
 
-    /// The pools' names, in declaration order.
+    /// The pools' names, in name order.
     pub fn names(&self) -> Vec<&str> {
         self.inner.entries.iter().map(|e| e.name.as_str()).collect()
     }
@@ -327,7 +328,7 @@ impl Registry {
         RegistryHealth::new(pools)
     }
 
-    /// Every pool's stats, in declaration order (then the shared HTTP client).
+    /// Every pool's stats, in name order (then the shared HTTP client).
     pub fn stats(&self) -> Vec<PoolStats> {
         let mut out: Vec<PoolStats> = self
             .inner

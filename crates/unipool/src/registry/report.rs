@@ -64,7 +64,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 pub struct RegistryHealth {
     /// The worst verdict, its reason prefixed with the pool's name.
     pub status: HealthStatus,
-    /// One entry per pool, in declaration order.
+    /// One entry per pool, in name order.
     pub pools: Vec<PoolHealth>,
 }
 
@@ -124,7 +124,7 @@ pub struct PoolStats {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PrewarmReport {
-    /// One entry per pool, in declaration order.
+    /// One entry per pool, in name order.
     pub pools: Vec<Prewarmed>,
 }
 
