@@ -187,3 +187,21 @@ async fn blocking_calls_do_not_stall_the_runtime() {
         ticks.load(SeqCst)
     );
 }
+
+/// Connections opened at once on a new file all succeed: the first ones race
+/// to switch the file to WAL, and SQLite answers that race with "database is
+/// locked" without calling the busy handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_opened_at_once_on_a_new_file_all_succeed() {
+    for _ in 0..200 {
+        let (pool, _dir) = file_pool(6);
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..6 {
+            let pool = pool.clone();
+            set.spawn(async move { pool.get_owned().await.map(drop) });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap().unwrap();
+        }
+    }
+}

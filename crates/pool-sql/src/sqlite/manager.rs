@@ -132,10 +132,32 @@ impl SqliteManager {
         };
         conn.busy_timeout(self.busy_timeout)?;
         if self.wal && matches!(self.target, Target::File(_)) {
-            conn.pragma_update(None, "journal_mode", "WAL")?;
+            self.switch_to_wal(&conn)?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
         }
         Ok(conn)
+    }
+
+    /// `journal_mode=WAL`, retried while another connection holds the lock it
+    /// needs, up to the busy timeout: connections opening at once on a new file
+    /// race for that lock, and SQLite answers the loser with "database is
+    /// locked" at once, without calling the busy handler (which would risk a
+    /// deadlock between two connections that both hold a shared lock).
+    fn switch_to_wal(&self, conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && start.elapsed() < self.busy_timeout =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                done => return done,
+            }
+        }
     }
 }
 
