@@ -703,6 +703,37 @@ async fn a_redis_pool_down_at_build_connects_once_the_server_is_up() {
     registry.close_all(Duration::from_secs(2)).await;
 }
 
+/// `Registry::from_env`: the file named by `UNIPOOL_CONFIG`, then the
+/// process's `UNIPOOL_` variables over it (each test runs in its own process
+/// under nextest, so setting variables here touches no other test).
+#[tokio::test]
+async fn from_env_reads_the_config_file_then_the_variables() {
+    let dir = temp_dir("registry-from-env");
+    let file = dir.join("svc.toml");
+    std::fs::write(
+        &file,
+        "[pools.jobs]\nurl = \"sqlite::memory:jobs\"\nmax_size = 2\nmin_idle = 1\n",
+    )
+    .unwrap();
+    std::env::set_var("UNIPOOL_CONFIG", &file);
+    std::env::set_var("UNIPOOL_JOBS_MAX_SIZE", "5");
+    let registry = Registry::from_env().unwrap();
+    let jobs = registry.sqlite("jobs").unwrap();
+    assert_eq!((jobs.config().max_size, jobs.config().min_idle), (5, 1));
+    std::env::set_var("UNIPOOL_JOBS_MAX_SIZE", "five");
+    let e = Registry::from_env().unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("environment variable UNIPOOL_JOBS_MAX_SIZE: invalid value \"five\""),
+        "{e}"
+    );
+    std::env::set_var("UNIPOOL_CONFIG", dir.join("missing.toml"));
+    let e = Registry::from_env().unwrap_err();
+    assert!(e.to_string().contains("missing.toml: No such file"), "{e}");
+    std::env::remove_var("UNIPOOL_CONFIG");
+    std::env::remove_var("UNIPOOL_JOBS_MAX_SIZE");
+}
+
 mod property {
     use super::*;
     use proptest::prelude::*;
@@ -774,6 +805,24 @@ mod property {
             let _ = RegistryConfig::new().toml(&text, "p.toml").and_then(RegistryConfig::build);
             text.push_str(&junk);
             let _ = RegistryConfig::new().toml(&text, "p.toml").and_then(RegistryConfig::build);
+        }
+    }
+
+    proptest! {
+        /// Any text given to `http_for`: a pool or an error, never a panic.
+        #[test]
+        fn http_for_never_panics(url in prop_oneof![
+            ".{0,40}",
+            "(http|https|ftp)://[a-z0-9.:@/\\[\\]%?#-]{0,30}",
+        ]) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let _guard = rt.enter();
+            let registry = RegistryConfig::new()
+                .vars([("UNIPOOL_API_URL", "http://127.0.0.1:1/v1/")])
+                .unwrap()
+                .build()
+                .unwrap();
+            let _ = registry.http_for(&url);
         }
     }
 
