@@ -46,6 +46,8 @@ struct KeyedInner<K, M: Manager> {
     clock: Arc<Clock>,
     /// The runtime the keyed pool was built on; its sub-pools run there.
     handle: tokio::runtime::Handle,
+    /// The counters of forgotten sub-pools, so that totals never go back.
+    retired: std::sync::Mutex<Stats>,
 }
 
 impl<K, M: Manager> Clone for KeyedPool<K, M> {
@@ -102,6 +104,7 @@ where
                 total: Arc::new(TotalLimit::new(max_total)),
                 clock,
                 handle: handle.clone(),
+                retired: std::sync::Mutex::new(Stats::default()),
             }),
         };
         // Like a pool's reaper: a weak handle, so it never keeps the pool alive.
@@ -111,7 +114,15 @@ where
             loop {
                 tokio::time::sleep(period).await;
                 let Some(inner) = weak.upgrade() else { return };
-                write(&inner.pools).retain(|_, p| !p.is_unused());
+                let mut forgotten = Stats::default();
+                write(&inner.pools).retain(|_, p| {
+                    let unused = p.is_unused();
+                    if unused {
+                        forgotten.merge(&p.stats());
+                    }
+                    !unused
+                });
+                crate::lock::lock(&inner.retired).merge(&forgotten);
             }
         });
         Ok(pool)
@@ -211,8 +222,10 @@ where
             .map_or("keyed", |p| p.manager().kind())
     }
 
+    /// The sub-pools' figures summed; counters include sub-pools already
+    /// forgotten (gauges are theirs only: a forgotten sub-pool held nothing).
     fn stats(&self) -> Stats {
-        let mut total = Stats::default();
+        let mut total = crate::lock::lock(&self.inner.retired).clone();
         for p in self.sub_pools() {
             total.merge(&p.stats());
         }

@@ -122,11 +122,15 @@ async fn keys_without_connections_are_forgotten() {
     // Idle connections timed out; only the key still in use is kept.
     assert_eq!(pool.keys(), vec![7]);
     assert_eq!(pool.total_size(), 1);
+    // The forgotten keys' counters stay in the totals.
+    let s = Pool::stats(&pool);
+    assert_eq!((s.acquired_total, s.created, s.closed_idle), (21, 20, 19));
     drop(held);
     assert!(
         pool.get(&3).await.is_ok(),
         "a forgotten key comes back on demand"
     );
+    assert_eq!(Pool::stats(&pool).created, 21);
 }
 
 /// Issue 16: ten keys fill the total; a wait for key A is cancelled, then key B
