@@ -6,6 +6,7 @@ pub mod http_server;
 pub mod pg;
 pub mod proxy;
 pub mod redis_server;
+pub mod ws_server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

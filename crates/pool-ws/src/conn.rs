@@ -1,0 +1,272 @@
+//! `WsConnection`: one open WebSocket, with the state the pool needs: whether
+//! it may be handed out again, and a graceful close when it is dropped.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::error::WsError;
+use crate::stats::Counters;
+
+pub(crate) type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Why a connection may not be handed out again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Broken {
+    /// The peer sent Close (or the stream ended).
+    PeerClosed,
+    /// An I/O or protocol error: the stream is unusable.
+    Error,
+}
+
+/// An open WebSocket of the pool. Use it through a lease
+/// ([`WsLease`](crate::WsLease)): [`send`](Self::send) and
+/// [`recv`](Self::recv) keep the pool informed; a connection that saw an
+/// error or a Close is never handed out again.
+pub struct WsConnection {
+    stream: Option<Stream>,
+    pub(crate) broken: Option<Broken>,
+    /// Usable, but not to be handed out again (see `retire`).
+    pub(crate) retired: bool,
+    url: Arc<str>,
+    counters: Arc<Counters>,
+    close_timeout: Duration,
+    handle: tokio::runtime::Handle,
+    pings: u64,
+}
+
+impl std::fmt::Debug for WsConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsConnection")
+            .field("url", &self.url)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsConnection {
+    pub(crate) fn new(
+        stream: Stream,
+        url: Arc<str>,
+        counters: Arc<Counters>,
+        close_timeout: Duration,
+    ) -> Self {
+        WsConnection {
+            stream: Some(stream),
+            broken: None,
+            retired: false,
+            url,
+            counters,
+            close_timeout,
+            handle: tokio::runtime::Handle::current(),
+            pings: 0,
+        }
+    }
+
+    fn stream(&mut self) -> Result<&mut Stream, WsError> {
+        match (&self.broken, self.stream.as_mut()) {
+            (None, Some(s)) => Ok(s),
+            _ => Err(WsError::Closed {
+                url: self.url.to_string(),
+                frame: None,
+            }),
+        }
+    }
+
+    /// The URL, redacted.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the connection can still be used.
+    pub fn is_open(&self) -> bool {
+        self.broken.is_none() && self.stream.is_some()
+    }
+
+    /// Sends one message (and flushes it).
+    ///
+    /// # Errors
+    /// [`WsError::Closed`] or [`WsError::Protocol`]; the connection is then
+    /// broken and will be closed on return.
+    pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), WsError> {
+        let msg = msg.into();
+        let r = self.stream()?.send(msg).await;
+        r.map_err(|e| self.fail(e))
+    }
+
+    /// The next text or binary message. The peer's pings are answered on the
+    /// way; pongs are skipped.
+    ///
+    /// # Errors
+    /// [`WsError::Closed`] when the peer closes (with its frame), or the
+    /// stream's error; the connection is then broken. Cancel-safe: dropping
+    /// the future loses no message.
+    pub async fn recv(&mut self) -> Result<Message, WsError> {
+        loop {
+            if let m @ (Message::Text(_) | Message::Binary(_)) = self.next_frame().await? {
+                return Ok(m);
+            }
+        }
+    }
+
+    /// The next message of any kind but Close (pings are answered by
+    /// tungstenite on the way).
+    pub(crate) async fn next_frame(&mut self) -> Result<Message, WsError> {
+        let next = self.stream()?.next().await;
+        match next {
+            Some(Ok(Message::Close(frame))) => Err(self.peer_closed(frame)),
+            Some(Ok(m)) => Ok(m),
+            Some(Err(e)) => Err(self.fail(e)),
+            None => Err(self.peer_closed(None)),
+        }
+    }
+
+    /// Sends a ping (counted), without waiting for the pong.
+    pub(crate) async fn send_ping(&mut self) -> Result<(), WsError> {
+        self.pings += 1;
+        self.counters
+            .pings
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let payload = self.pings.to_be_bytes().to_vec();
+        self.send(Message::Ping(payload.into())).await
+    }
+
+    /// Marks the connection failed after a ping went unanswered.
+    pub(crate) fn ping_timed_out(&mut self, waited: Duration) -> WsError {
+        self.counters
+            .ping_timeouts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.broken = Some(Broken::Error);
+        WsError::Timeout {
+            url: self.url.to_string(),
+            what: "pong",
+            waited,
+        }
+    }
+
+    /// Like [`recv`](Self::recv), within `timeout`. A timeout leaves the
+    /// connection usable (for a stream of messages, silence is normal).
+    ///
+    /// # Errors
+    /// [`WsError::Timeout`], or as [`recv`](Self::recv).
+    pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<Message, WsError> {
+        match tokio::time::timeout(timeout, self.recv()).await {
+            Ok(r) => r,
+            Err(_) => Err(WsError::Timeout {
+                url: self.url.to_string(),
+                what: "message",
+                waited: timeout,
+            }),
+        }
+    }
+
+    /// Marks the connection as not to be reused: it stays usable for this
+    /// lease and is closed (gracefully) when the lease ends. For a holder that
+    /// abandons an exchange (a reply may still come) or changed the
+    /// connection's state (a subscription).
+    pub fn retire(&mut self) {
+        self.retired = true;
+    }
+
+    fn fail(&mut self, e: tokio_tungstenite::tungstenite::Error) -> WsError {
+        use tokio_tungstenite::tungstenite::Error as E;
+        if matches!(e, E::ConnectionClosed | E::AlreadyClosed) {
+            return self.peer_closed(None);
+        }
+        self.broken = Some(Broken::Error);
+        self.counters
+            .errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        WsError::from_tungstenite(&self.url, e)
+    }
+
+    fn peer_closed(
+        &mut self,
+        frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+    ) -> WsError {
+        if self.broken.is_none() {
+            self.counters
+                .peer_closes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.broken = Some(Broken::PeerClosed);
+        WsError::Closed {
+            url: self.url.to_string(),
+            frame: frame.map(|f| format!("{} {}", u16::from(f.code), f.reason)),
+        }
+    }
+
+    /// A ping, and the wait for its pong within `timeout`; data messages that
+    /// arrive meanwhile were sent to nobody (the connection was idle) and are
+    /// dropped and counted.
+    pub(crate) async fn ping(&mut self, timeout: Duration) -> Result<Duration, WsError> {
+        let start = Instant::now();
+        self.send_ping().await?;
+        let payload = self.pings.to_be_bytes();
+        let wait = async {
+            loop {
+                match self.next_frame().await? {
+                    Message::Pong(p) if p[..] == payload[..] => return Ok(()),
+                    Message::Text(_) | Message::Binary(_) => self.counters.dropped(),
+                    _ => {}
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(())) => {
+                let rtt = start.elapsed();
+                self.counters.pong(rtt);
+                Ok(rtt)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(self.ping_timed_out(timeout)),
+        }
+    }
+
+    /// Reads what arrived while the connection was idle, without waiting: data
+    /// messages are dropped and counted (they were meant for nobody now), pings
+    /// answered, a Close or an error makes the connection broken.
+    pub(crate) async fn drain(&mut self) -> Result<(), WsError> {
+        loop {
+            let Some(next) = self.stream()?.next().now_or_never() else {
+                break;
+            };
+            match next {
+                Some(Ok(Message::Text(_) | Message::Binary(_))) => self.counters.dropped(),
+                Some(Ok(Message::Close(frame))) => return Err(self.peer_closed(frame)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(self.fail(e)),
+                None => return Err(self.peer_closed(None)),
+            }
+        }
+        // Pongs queued for the peer's pings go out now.
+        let r = self.stream()?.flush().await;
+        r.map_err(|e| self.fail(e))
+    }
+}
+
+impl Drop for WsConnection {
+    /// Closes with a Close frame and waits (up to `close_timeout`, on a task)
+    /// for the peer's; a stream that failed is just dropped.
+    fn drop(&mut self) {
+        let Some(mut stream) = self.stream.take() else {
+            return;
+        };
+        if matches!(self.broken, Some(Broken::Error)) {
+            return;
+        }
+        let timeout = self.close_timeout;
+        self.handle.spawn(async move {
+            let _ = tokio::time::timeout(timeout, async move {
+                if stream.close(None).await.is_ok() {
+                    while let Some(Ok(_)) = stream.next().await {}
+                }
+            })
+            .await;
+        });
+    }
+}

@@ -1,0 +1,116 @@
+//! `WsManager`: opens, checks and resets the WebSockets of one URL.
+
+use std::sync::Arc;
+
+use pool_core::Manager;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::Connector;
+
+use crate::config::WsConfig;
+use crate::conn::WsConnection;
+use crate::error::WsError;
+use crate::stats::Counters;
+
+/// What every URL's manager shares: the configuration, TLS, counters.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: WsConfig,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+/// Opens WebSockets to one URL.
+#[derive(Debug, Clone)]
+pub struct WsManager {
+    url: url::Url,
+    shown: Arc<str>,
+    shared: Arc<Shared>,
+}
+
+impl WsManager {
+    pub(crate) fn new(url: url::Url, shared: Arc<Shared>) -> Self {
+        let shown: Arc<str> = pool_core::util::redact_url(url.as_str()).into();
+        WsManager { url, shown, shared }
+    }
+
+    fn request(
+        &self,
+    ) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, WsError> {
+        let bad = |reason: String| WsError::InvalidUrl {
+            url: self.shown.to_string(),
+            reason,
+        };
+        let mut request = self
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| bad(e.to_string()))?;
+        let headers = request.headers_mut();
+        for (name, value) in &self.shared.config.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| bad(format!("bad header name {name:?}")))?;
+            // The value may be a secret: not shown.
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| bad(format!("bad value for header {name}")))?;
+            headers.append(name, value);
+        }
+        if !self.shared.config.subprotocols.is_empty() {
+            let list = self.shared.config.subprotocols.join(", ");
+            let value = HeaderValue::from_str(&list)
+                .map_err(|_| bad(format!("bad subprotocol list {list:?}")))?;
+            headers.insert("sec-websocket-protocol", value);
+        }
+        Ok(request)
+    }
+}
+
+impl Manager for WsManager {
+    type Connection = WsConnection;
+    type Error = WsError;
+
+    async fn connect(&self) -> Result<WsConnection, WsError> {
+        let request = self.request()?;
+        let connector = match (&self.shared.tls, self.url.scheme()) {
+            (Some(tls), "wss") => Connector::Rustls(tls.clone()),
+            _ => Connector::Plain,
+        };
+        let (stream, _response) = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(self.shared.config.tungstenite()),
+            true,
+            Some(connector),
+        )
+        .await
+        .map_err(|e| WsError::from_tungstenite(&self.shown, e))?;
+        Ok(WsConnection::new(
+            stream,
+            self.shown.clone(),
+            self.shared.counters.clone(),
+            self.shared.config.close_timeout,
+        ))
+    }
+
+    /// A ping and its pong within `ping_timeout`.
+    async fn check(&self, conn: &mut WsConnection) -> Result<(), WsError> {
+        conn.ping(self.shared.config.ping_timeout).await.map(drop)
+    }
+
+    /// What arrived while idle is dropped (never given to the next holder); a
+    /// Close that arrived makes the connection unusable.
+    async fn reset(&self, conn: &mut WsConnection) -> Result<(), WsError> {
+        conn.drain().await
+    }
+
+    fn is_broken(&self, conn: &mut WsConnection) -> bool {
+        conn.retired || !conn.is_open()
+    }
+
+    fn is_transient(&self, error: &WsError) -> bool {
+        error.is_transient()
+    }
+
+    fn kind(&self) -> &'static str {
+        "ws"
+    }
+}

@@ -1,0 +1,353 @@
+//! pool-ws against real WebSocket servers in the test process (tokio-tungstenite
+//! on 127.0.0.1), counted on the server side.
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::{Duration, Instant};
+
+use pool_ws::{Message, SubscriptionEvent, WsConfig, WsError, WsPool};
+use unipool_tests::{http_server, ws_server};
+
+fn config(per_url: usize, total: usize) -> WsConfig {
+    let mut c = WsConfig::default();
+    c.pool.max_size = per_url;
+    c.max_total = total;
+    c.pool.acquire_timeout = Duration::from_secs(5);
+    c.pool.connect_timeout = Duration::from_secs(2);
+    c
+}
+
+/// Polls `cond` every 10 ms until it holds or `within` passes; returns how long
+/// it took.
+async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < within, "not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_counted_on_the_server() {
+    let server = ws_server::start().await;
+    let pool = WsPool::new(config(2, 3)).unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (pool, url) = (
+            pool.clone(),
+            server.url(if i % 2 == 0 { "/a" } else { "/b" }),
+        );
+        tasks.spawn(async move {
+            let reply = pool
+                .send_recv(&url, Message::text(format!("m{i}")))
+                .await
+                .unwrap();
+            assert_eq!(reply, Message::text(format!("m{i}")));
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let s = &server.state;
+    assert!(s.max_open() <= 3, "{} open at once", s.max_open());
+    assert!(s.max_open_on("/a") <= 2 && s.max_open_on("/b") <= 2);
+    let stats = pool.stats();
+    assert_eq!(stats.pool.acquired_total, 40);
+    assert!(
+        stats.pool.created <= 3 + stats.pool.closed_idle,
+        "{stats:?}"
+    );
+    assert!(stats.pool.reuse_rate > 0.8, "{stats:?}");
+    assert_eq!(stats.urls, 2);
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_pings_gets_its_connections_replaced() {
+    let server = ws_server::start().await;
+    let mut c = config(2, 4);
+    c.pool.keepalive_interval = Some(Duration::from_millis(200));
+    c.pool.reap_interval = Duration::from_millis(100);
+    c.ping_timeout = Duration::from_millis(200);
+    let pool = WsPool::new(c).unwrap();
+    let url = server.url("/echo");
+    pool.send_recv(&url, "one").await.unwrap();
+    assert_eq!(server.state.open(), 1);
+    // One keep-alive ping answered first, then silence.
+    eventually(Duration::from_secs(2), || pool.stats().pongs >= 1).await;
+    server.state.mute.store(true, SeqCst);
+    // keepalive (200 ms) + pong deadline (200 ms) + one reaper period (100 ms).
+    let took = eventually(Duration::from_secs(3), || pool.stats().ping_timeouts >= 1).await;
+    assert!(took < Duration::from_millis(900), "{took:?}");
+    assert_eq!(pool.total_size(), 0, "the silent connection was closed");
+    server.state.mute.store(false, SeqCst);
+    assert_eq!(
+        pool.send_recv(&url, "two").await.unwrap(),
+        Message::text("two")
+    );
+    let stats = pool.stats();
+    assert_eq!(stats.pool.created, 2);
+    assert!(
+        stats.pongs >= 1 && stats.pong_rtt_max > Duration::ZERO,
+        "{stats:?}"
+    );
+    assert!(stats.pool.closed_check_failed >= 1, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_closes_connections_does_not_fail_callers_once_back() {
+    let mut server = ws_server::start().await;
+    let pool = WsPool::new(config(2, 4)).unwrap();
+    let url = server.url("/echo");
+    let (a, b) = (pool.get(&url).await.unwrap(), pool.get(&url).await.unwrap());
+    drop((a, b));
+    // Closed by the server while idle: found at the next lease, not handed out.
+    server.state.close_all();
+    eventually(Duration::from_secs(2), || server.state.open() == 0).await;
+    assert_eq!(
+        pool.send_recv(&url, "after close").await.unwrap(),
+        Message::text("after close")
+    );
+    assert!(pool.stats().peer_closes >= 1);
+    // Down (a crash, no Close): callers get the cause; back: served again.
+    server.stop();
+    let e = pool.send_recv(&url, "down").await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            WsError::Connect { .. } | WsError::Closed { .. } | WsError::Protocol { .. }
+        ),
+        "{e:?}"
+    );
+    server.start_again().await;
+    let mut ok = false;
+    for _ in 0..3 {
+        // At most the connections that died with the server fail once each.
+        if pool.send_recv(&url, "back").await.is_ok() {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "served again once the server was back");
+}
+
+#[tokio::test]
+async fn a_subscription_resubscribes_after_the_server_drops_it() {
+    let server = ws_server::start().await;
+    let mut c = config(2, 4);
+    c.pool.retry_backoff = Duration::from_millis(20);
+    let pool = WsPool::new(c).unwrap();
+    let mut feed = pool
+        .subscribe(&server.url("/feed"), || vec![Message::text("SUB")])
+        .unwrap();
+    let first = next(&mut feed).await;
+    assert!(matches!(first, SubscriptionEvent::Connected), "{first:?}");
+    assert!(
+        matches!(next(&mut feed).await, SubscriptionEvent::Message(m) if m == Message::text("tick 1"))
+    );
+    server.state.close_all();
+    loop {
+        match next(&mut feed).await {
+            SubscriptionEvent::Message(_) => continue,
+            SubscriptionEvent::Disconnected(e) => {
+                assert!(matches!(e, WsError::Closed { .. }), "{e:?}");
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(
+        next(&mut feed).await,
+        SubscriptionEvent::Connected
+    ));
+    assert!(
+        matches!(next(&mut feed).await, SubscriptionEvent::Message(m) if m == Message::text("tick 1"))
+    );
+    assert_eq!(server.state.subscriptions.load(SeqCst), 2);
+    drop(feed);
+    eventually(Duration::from_secs(2), || server.state.open() == 0).await;
+    assert_eq!(
+        pool.total_size(),
+        0,
+        "a subscription's connection is not pooled"
+    );
+}
+
+/// `max_lifetime` on paused time: after it, the idle connection is closed
+/// with a Close frame (the server counts it) and the next lease opens a new one.
+#[tokio::test(flavor = "current_thread")]
+async fn max_lifetime_closes_with_a_close_frame_on_paused_time() {
+    let server = ws_server::start().await;
+    let mut c = config(2, 4);
+    c.pool.max_lifetime = Some(Duration::from_secs(600));
+    c.pool.idle_timeout = None;
+    c.pool.keepalive_interval = None;
+    let pool = WsPool::new(c).unwrap();
+    let url = server.url("/echo");
+    pool.send_recv(&url, "young").await.unwrap();
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(601)).await;
+    tokio::time::resume();
+    eventually(Duration::from_secs(2), || {
+        server.state.close_frames.load(SeqCst) == 1
+    })
+    .await;
+    assert_eq!(pool.stats().pool.closed_lifetime, 1);
+    pool.send_recv(&url, "new").await.unwrap();
+    assert_eq!(pool.stats().pool.created, 2);
+    assert_eq!(server.state.handshakes(), 2);
+}
+
+/// The old system's leak: a handler per URL, never cleaned. 10,000 leases to
+/// 100 URLs leave the pool's counts and the process's memory where they were
+/// after warm-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_flat_over_10000_leases_to_100_urls() {
+    let server = ws_server::start().await;
+    let mut c = config(2, 50);
+    c.pool.reap_interval = Duration::from_millis(100);
+    let pool = WsPool::new(c).unwrap();
+    let urls: Vec<String> = (0..100).map(|i| server.url(&format!("/u{i}"))).collect();
+    let round = |pool: WsPool, urls: Vec<String>| async move {
+        let mut set = tokio::task::JoinSet::new();
+        for chunk in urls.chunks(25) {
+            let (pool, chunk) = (pool.clone(), chunk.to_vec());
+            set.spawn(async move {
+                for url in chunk {
+                    let mut lease = pool.get(&url).await.unwrap();
+                    lease.send(Message::text("x")).await.unwrap();
+                    lease.recv().await.unwrap();
+                }
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+    };
+    for _ in 0..10 {
+        round(pool.clone(), urls.clone()).await;
+    }
+    let (rss0, open0) = (rss(), pool.total_size());
+    for _ in 0..90 {
+        round(pool.clone(), urls.clone()).await;
+    }
+    let (rss1, open1) = (rss(), pool.total_size());
+    let stats = pool.stats();
+    assert_eq!(stats.pool.acquired_total, 10_000);
+    assert!(open0 <= 50 && open1 <= 50, "{open0} → {open1}");
+    assert!(
+        server.state.max_open() <= 50 + 8,
+        "{}",
+        server.state.max_open()
+    );
+    assert!(stats.urls <= 100);
+    let growth = rss1 as f64 / rss0 as f64 - 1.0;
+    eprintln!(
+        "rss {rss0} → {rss1} bytes ({:+.1}%), open {open0} → {open1}, {stats:?}",
+        growth * 100.0
+    );
+    assert!(growth < 0.05, "RSS grew {:.1}%", growth * 100.0);
+}
+
+async fn next(feed: &mut pool_ws::Subscription) -> SubscriptionEvent {
+    tokio::time::timeout(Duration::from_secs(3), feed.next())
+        .await
+        .expect("an event within 3 s")
+        .expect("the subscription runs")
+}
+
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+#[tokio::test]
+async fn each_failure_is_a_typed_error_naming_its_cause() {
+    let server = ws_server::start().await;
+    let pool = WsPool::new(config(2, 4)).unwrap();
+    let dead = unipool_tests::free_port();
+    let e = pool
+        .get(&format!("ws://127.0.0.1:{dead}/x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, WsError::Connect { .. }), "{e:?}");
+    assert!(e.to_string().contains("Connection refused"), "{e}");
+    let start = Instant::now();
+    let e = pool.get(&server.url("/private")).await.unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "a 401 is not retried"
+    );
+    assert_eq!(e.status(), Some(401), "{e:?}");
+    assert!(e.to_string().contains("HTTP 401 (sign in first)"), "{e}");
+    let e = pool.get("ws://[::1/x").await.unwrap_err();
+    assert!(matches!(e, WsError::InvalidUrl { .. }), "{e:?}");
+    let e = pool.get("http://127.0.0.1/x").await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid WebSocket URL \"http://127.0.0.1/x\": the scheme must be ws or wss, not `http`"
+    );
+    let e = pool.get("ws://u:s3cret@[::1/x").await.unwrap_err();
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+}
+
+#[tokio::test]
+async fn wss_to_a_self_signed_server_is_refused_unless_trusted() {
+    let (cert, key) = http_server::self_signed();
+    let server = ws_server::start_tls(&cert, &key).await;
+    let url = server.url("/echo");
+    let e = WsPool::new(config(1, 1))
+        .unwrap()
+        .get(&url)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, WsError::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    let mut trusted = config(1, 1);
+    trusted.root_certificates_pem = vec![cert];
+    let pool = WsPool::new(trusted).unwrap();
+    assert_eq!(
+        pool.send_recv(&url, "over tls").await.unwrap(),
+        Message::text("over tls")
+    );
+}
+
+/// Messages that arrive on an idle connection are dropped, not given to the
+/// next holder; a `send_recv` whose reply did not come discards its connection.
+#[tokio::test]
+async fn nothing_from_before_a_lease_reaches_its_holder() {
+    let server = ws_server::start().await;
+    let mut c = config(1, 1);
+    c.request_timeout = Duration::from_millis(100);
+    let pool = WsPool::new(c).unwrap();
+    let url = server.url("/echo");
+    let mut lease = pool.get(&url).await.unwrap();
+    // Sent, never read: the echo arrives after the lease is back.
+    lease.send(Message::text("stale")).await.unwrap();
+    drop(lease);
+    eventually(Duration::from_secs(1), || {
+        server.state.messages.load(SeqCst) == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        pool.send_recv(&url, "fresh").await.unwrap(),
+        Message::text("fresh")
+    );
+    assert_eq!(pool.stats().dropped_messages, 1);
+    assert_eq!(
+        pool.stats().pool.created,
+        1,
+        "the connection itself was fine"
+    );
+    // A reply that does not come in time: that connection is not reused.
+    server.state.mute.store(true, SeqCst);
+    let e = pool.send_recv(&url, "unanswered").await.unwrap_err();
+    assert!(matches!(e, WsError::Timeout { what: "reply", .. }), "{e:?}");
+    server.state.mute.store(false, SeqCst);
+    assert_eq!(
+        pool.send_recv(&url, "next").await.unwrap(),
+        Message::text("next")
+    );
+    assert_eq!(pool.stats().pool.created, 2);
+}
