@@ -5,7 +5,8 @@
 //! `/private` with 401, and stop and start again on the same port.
 //!
 //! Routes: any path echoes text and binary messages; the text `SUB` starts a
-//! stream of `tick <n>` messages every 10 ms on that connection.
+//! stream of `tick <n>` messages every 10 ms on that connection; `/private`
+//! needs `Authorization: Bearer let-me-in`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -197,7 +198,11 @@ where
     #[allow(clippy::result_large_err)]
     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         path = req.uri().path().to_string();
-        if path == "/private" {
+        let signed_in = req
+            .headers()
+            .get("authorization")
+            .is_some_and(|v| v == "Bearer let-me-in");
+        if path == "/private" && !signed_in {
             let mut refused = ErrorResponse::new(Some("sign in first".into()));
             *refused.status_mut() = StatusCode::UNAUTHORIZED;
             return Err(refused);

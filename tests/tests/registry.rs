@@ -7,17 +7,36 @@ use std::time::{Duration, Instant};
 use pool_core::{HealthStatus, PoolError};
 use pool_sql::{PgPoolExt, SqlitePoolExt};
 use unipool::{Kind, Registry, RegistryConfig, RegistryError};
-use unipool_tests::{free_port, http_server, pg, redis_server, require, temp_dir};
+use unipool_tests::{free_port, http_server, pg, redis_server, require, temp_dir, ws_server};
+
+/// The in-process peers and the SQLite file of the every-kind tests.
+struct Peers {
+    http: http_server::TestServer,
+    ws: ws_server::WsServer,
+    sqlite: String,
+    _dir: std::path::PathBuf,
+}
+
+async fn peers(what: &str) -> Peers {
+    let dir = temp_dir(what);
+    Peers {
+        http: http_server::start().await,
+        ws: ws_server::start().await,
+        sqlite: dir.join("a.db").display().to_string(),
+        _dir: dir,
+    }
+}
 
 /// The pools of every kind that exists, as variables: `max` is each pool's
 /// `max_size`.
-fn every_kind_vars(http: &str, sqlite: &str, max: usize) -> Vec<(String, String)> {
+fn every_kind_vars(p: &Peers, max: usize) -> Vec<(String, String)> {
     let mut vars = Vec::new();
     for (name, url) in [
         ("MAIN", pg::url()),
-        ("LOCAL", format!("sqlite://{sqlite}")),
+        ("LOCAL", format!("sqlite://{}", p.sqlite)),
         ("CACHE", redis_server::url()),
-        ("API", http.to_string()),
+        ("API", p.http.url("/")),
+        ("FEED", p.ws.url("/feed")),
     ] {
         vars.push((format!("UNIPOOL_{name}_URL"), url));
         vars.push((format!("UNIPOOL_{name}_MAX_SIZE"), max.to_string()));
@@ -26,7 +45,7 @@ fn every_kind_vars(http: &str, sqlite: &str, max: usize) -> Vec<(String, String)
 }
 
 /// The same pools as TOML.
-fn every_kind_toml(http: &str, sqlite: &str, max: usize) -> String {
+fn every_kind_toml(p: &Peers, max: usize) -> String {
     format!(
         r#"
         [defaults]
@@ -51,15 +70,24 @@ fn every_kind_toml(http: &str, sqlite: &str, max: usize) -> String {
         url = "{http}"
         max_size = {max}
         headers = {{ "X-From" = "registry-test" }}
+
+        [pools.feed]
+        url = "{ws}"
+        max_size = {max}
+        max_total = 20
+        ping_timeout = "3s"
         "#,
         pg = pg::url(),
         redis = redis_server::url(),
+        http = p.http.url("/"),
+        ws = p.ws.url("/feed"),
+        sqlite = p.sqlite,
     )
 }
 
 /// Uses every pool once and returns each one's `max_size` as the registry
 /// built it (HTTP: requests in flight).
-async fn use_every_kind(registry: &Registry) -> [usize; 4] {
+async fn use_every_kind(registry: &Registry) -> [usize; 5] {
     let main = registry.postgres("main").unwrap();
     let rows = main.query("SELECT 1::int4", &[]).await.unwrap();
     assert_eq!(rows[0].get::<_, i32>(0), 1);
@@ -74,6 +102,9 @@ async fn use_every_kind(registry: &Registry) -> [usize; 4] {
     let api = registry.http("api").unwrap();
     let resp = api.send(api.get("ok").unwrap()).await.unwrap();
     assert_eq!(resp.status(), 200);
+    let feed = registry.ws("feed").unwrap();
+    let echo = feed.send_recv("hello").await.unwrap();
+    assert_eq!(echo, unipool::ws::Message::text("hello"));
     // The same pool on every call: the use above shows in a second lookup.
     assert_eq!(registry.postgres("MAIN").unwrap().stats().acquired_total, 1);
     assert_eq!(registry.http("api").unwrap().stats().requests(), 1);
@@ -82,6 +113,7 @@ async fn use_every_kind(registry: &Registry) -> [usize; 4] {
         local.config().max_size,
         cache.exclusive().config().max_size,
         api.config().max_in_flight,
+        registry.ws("feed").unwrap().pool().config().pool.max_size,
     ]
 }
 
@@ -89,14 +121,17 @@ async fn use_every_kind(registry: &Registry) -> [usize; 4] {
 async fn every_kind_from_the_environment_only() {
     require!("postgres");
     require!("redis");
-    let server = http_server::start().await;
-    let dir = temp_dir("registry-env");
-    let vars = every_kind_vars(&server.url("/"), &dir.join("a.db").display().to_string(), 3);
-    let registry = RegistryConfig::new().vars(vars).unwrap().build().unwrap();
-    assert_eq!(registry.names(), ["api", "cache", "local", "main"]);
+    let p = peers("registry-env").await;
+    let registry = RegistryConfig::new()
+        .vars(every_kind_vars(&p, 3))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(registry.names(), ["api", "cache", "feed", "local", "main"]);
     assert_eq!(registry.kind("main").unwrap(), Kind::Postgres);
     assert_eq!(registry.kind("cache").unwrap(), Kind::Redis);
-    assert_eq!(use_every_kind(&registry).await, [3, 3, 3, 3]);
+    assert_eq!(registry.kind("feed").unwrap(), Kind::Ws);
+    assert_eq!(use_every_kind(&registry).await, [3, 3, 3, 3, 3]);
     assert!(registry
         .close_all(Duration::from_secs(5))
         .await
@@ -107,14 +142,15 @@ async fn every_kind_from_the_environment_only() {
 async fn every_kind_from_a_file_only() {
     require!("postgres");
     require!("redis");
-    let server = http_server::start().await;
-    let dir = temp_dir("registry-file");
-    let file = dir.join("pools.toml");
-    let text = every_kind_toml(&server.url("/"), &dir.join("a.db").display().to_string(), 4);
-    std::fs::write(&file, text).unwrap();
+    let p = peers("registry-file").await;
+    let file = p._dir.join("pools.toml");
+    std::fs::write(&file, every_kind_toml(&p, 4)).unwrap();
     let registry = RegistryConfig::new().file(&file).unwrap().build().unwrap();
-    assert_eq!(registry.names(), ["api", "cache", "local", "main"]);
-    assert_eq!(use_every_kind(&registry).await, [4, 4, 4, 4]);
+    assert_eq!(registry.names(), ["api", "cache", "feed", "local", "main"]);
+    assert_eq!(use_every_kind(&registry).await, [4, 4, 4, 4, 4]);
+    let feed = registry.ws("feed").unwrap();
+    assert_eq!(feed.pool().config().max_total, 20);
+    assert_eq!(feed.pool().config().ping_timeout, Duration::from_secs(3));
     let main = registry.postgres("main").unwrap();
     assert_eq!(main.config().acquire_timeout, Duration::from_secs(5));
     assert_eq!(
@@ -131,11 +167,9 @@ async fn every_kind_from_a_file_only() {
 async fn every_kind_from_both_the_environment_wins() {
     require!("postgres");
     require!("redis");
-    let server = http_server::start().await;
-    let dir = temp_dir("registry-both");
-    let db = dir.join("a.db").display().to_string();
-    let text = every_kind_toml(&server.url("/"), &db, 4);
-    let mut vars = every_kind_vars(&server.url("/"), &db, 6);
+    let p = peers("registry-both").await;
+    let text = every_kind_toml(&p, 4);
+    let mut vars = every_kind_vars(&p, 6);
     // A default from the environment does not beat a pool's own setting in
     // the file; it beats the file's default.
     vars.push(("UNIPOOL_DEFAULT_ACQUIRE_TIMEOUT".into(), "7s".into()));
@@ -149,7 +183,7 @@ async fn every_kind_from_both_the_environment_wins() {
         .unwrap()
         .build()
         .unwrap();
-    assert_eq!(use_every_kind(&registry).await, [6, 6, 6, 6]);
+    assert_eq!(use_every_kind(&registry).await, [6, 6, 6, 6, 6]);
     let main = registry.postgres("main").unwrap();
     assert_eq!(main.config().acquire_timeout, Duration::from_secs(7));
     assert!(
@@ -238,8 +272,12 @@ async fn every_bad_input_names_its_file_or_variable_and_value() {
             "svc.toml: [pools.main] recycle: invalid value \"sometimes\" for `recycle`: expected `fast`, `verified` or `clean`",
         ),
         (
-            "[pools.ws]\nurl = \"wss://h/feed\"\n",
-            "pool `ws` (svc.toml: [pools.ws] url) is a ws pool: this version of unipool has no pool of this kind yet",
+            "[pools.docs]\nurl = \"mongodb://h/db\"\n",
+            "pool `docs` (svc.toml: [pools.docs] url) is a mongo pool: this version of unipool has no pool of this kind yet",
+        ),
+        (
+            "[pools.feed]\nurl = \"wss://h/feed\"\nmax_size = 8\nmax_total = 4\n",
+            "svc.toml: [pools.feed] max_total: pool `feed`: invalid `max_total`: 4 is below the per-key max_size (8)",
         ),
         (
             "[pools.bus]\nurl = \"tcp://127.0.0.1:5555\"\nkind = \"zmq\"\n",
@@ -353,6 +391,13 @@ async fn a_password_never_shows() {
         ),
         ("UNIPOOL_API_BEARER_TOKEN".into(), SECRET.into()),
         ("UNIPOOL_API_CONNECT_TIMEOUT".into(), "1s".into()),
+        (
+            "UNIPOOL_FEED_URL".into(),
+            format!("ws://u:{SECRET}@127.0.0.1:{dead}/feed"),
+        ),
+        ("UNIPOOL_FEED_BEARER_TOKEN".into(), SECRET.into()),
+        ("UNIPOOL_FEED_CONNECT_TIMEOUT".into(), "1s".into()),
+        ("UNIPOOL_FEED_CONNECT_RETRIES".into(), "0".into()),
     ];
     let config = RegistryConfig::new().vars(vars.clone()).unwrap();
     let mut outputs = vec![format!("{config:?}")];
@@ -368,6 +413,9 @@ async fn a_password_never_shows() {
         api.send(api.get("x").unwrap()).await.unwrap_err()
     ));
     outputs.push(format!("{:?}", registry.postgres("main").unwrap()));
+    let feed = registry.ws("feed").unwrap();
+    outputs.push(format!("{feed:?}\n{}", feed.url()));
+    outputs.push(format!("{:?}", feed.send_recv("x").await.unwrap_err()));
     outputs.push(format!(
         "{}",
         registry.postgres("main").unwrap().get().await.unwrap_err()
@@ -703,6 +751,39 @@ async fn a_redis_pool_down_at_build_connects_once_the_server_is_up() {
     registry.close_all(Duration::from_secs(2)).await;
 }
 
+/// A WebSocket service's handshake headers come from the registry: with its
+/// bearer token the private route answers, without it the 401 is typed.
+#[tokio::test]
+async fn a_ws_service_sends_its_configured_credentials() {
+    let server = ws_server::start().await;
+    let registry = RegistryConfig::new()
+        .vars([
+            ("UNIPOOL_PRIVATE_URL", server.url("/private")),
+            ("UNIPOOL_PRIVATE_BEARER_TOKEN", "let-me-in".into()),
+            ("UNIPOOL_ANON_URL", server.url("/private")),
+        ])
+        .unwrap()
+        .build()
+        .unwrap();
+    let private = registry.ws("private").unwrap();
+    assert_eq!(
+        private.send_recv("hi").await.unwrap(),
+        unipool::ws::Message::text("hi")
+    );
+    let e = registry
+        .ws("anon")
+        .unwrap()
+        .send_recv("hi")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(401), "{e}");
+    assert!(registry
+        .prewarm()
+        .await
+        .failures()
+        .any(|(name, _)| name == "anon"));
+}
+
 /// `Registry::from_env`: the file named by `UNIPOOL_CONFIG`, then the
 /// process's `UNIPOOL_` variables over it (each test runs in its own process
 /// under nextest, so setting variables here touches no other test).
@@ -809,6 +890,8 @@ mod property {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
         /// Any text given to `http_for`: a pool or an error, never a panic.
         #[test]
         fn http_for_never_panics(url in prop_oneof![

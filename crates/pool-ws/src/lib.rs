@@ -21,7 +21,7 @@ pub use config::WsConfig;
 pub use conn::WsConnection;
 pub use error::WsError;
 pub use manager::WsManager;
-pub use pool::{WsLease, WsPool};
+pub use pool::{WsEndpoint, WsLease, WsPool};
 pub use stats::WsStats;
 pub use subscribe::{Subscription, SubscriptionEvent};
 pub use tokio_tungstenite::tungstenite::Message;

@@ -63,6 +63,11 @@ pub use pool_redis::{self as redis, Lease, RedisConfig, RedisPool, RedisPoolErro
 #[doc(inline)]
 pub use pool_http::{self as http, HttpConfig, HttpError, HttpPool, HttpRegistry};
 
+/// WebSocket: a bounded, heartbeated pool keyed by URL (feature `ws`).
+#[cfg(feature = "ws")]
+#[doc(inline)]
+pub use pool_ws::{self as ws, WsConfig, WsEndpoint, WsError, WsPool};
+
 /// Compiles the README's example as a doctest, so it cannot go stale.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]

@@ -29,6 +29,8 @@ pub(crate) enum Handle {
     Redis(Arc<super::lazy_redis::LazyRedis>),
     #[cfg(feature = "http")]
     Http(pool_http::HttpPool),
+    #[cfg(feature = "ws")]
+    Ws(pool_ws::WsEndpoint),
     /// Keeps the enum inhabited-by-type when no protocol feature is on.
     #[allow(dead_code)]
     None(std::convert::Infallible),
@@ -56,6 +58,8 @@ impl Entry {
             ))),
             #[cfg(feature = "http")]
             Kind::Http => Handle::Http(build_http(spec)?),
+            #[cfg(feature = "ws")]
+            Kind::Ws => Handle::Ws(build_ws(spec)?),
             kind => {
                 // `specs()` refuses kinds this build cannot make.
                 return Err(RegistryError::Unsupported {
@@ -85,6 +89,8 @@ impl Entry {
             Handle::Redis(r) => r.connected().map(|p| Arc::new(p) as Arc<dyn Pool>),
             #[cfg(feature = "http")]
             Handle::Http(p) => Some(Arc::new(p.clone())),
+            #[cfg(feature = "ws")]
+            Handle::Ws(e) => Some(Arc::new(e.pool().clone())),
             Handle::None(never) => match *never {},
         }
     }
@@ -127,6 +133,8 @@ impl Entry {
             }
             #[cfg(feature = "http")]
             Handle::Http(_) => Ok(0),
+            #[cfg(feature = "ws")]
+            Handle::Ws(e) => warm_up_ws(e).await,
             Handle::None(never) => match *never {},
         }
     }
@@ -298,6 +306,81 @@ fn build_http(spec: &PoolSpec) -> Result<pool_http::HttpPool, RegistryError> {
     let base = pool_http::HttpConfig::with_base_url(&spec.url).map_err(|e| pool_error(spec, e))?;
     let config = http_config(spec, base)?;
     pool_http::HttpPool::new(&spec.name, config).map_err(|e| pool_error(spec, e))
+}
+
+/// Opens `min_idle` WebSockets (at least one) to the endpoint's URL at once.
+#[cfg(feature = "ws")]
+async fn warm_up_ws(endpoint: &pool_ws::WsEndpoint) -> Result<usize, String> {
+    let n = endpoint.pool().config().pool.min_idle.max(1);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let endpoint = endpoint.clone();
+        set.spawn(async move { endpoint.get().await.map_err(|e| e.to_string()) });
+    }
+    let mut held = Vec::with_capacity(n);
+    let mut first_error = None;
+    while let Some(joined) = set.join_next().await {
+        match joined.map_err(|e| e.to_string()).and_then(|r| r) {
+            Ok(lease) => held.push(lease),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(held.len()),
+    }
+}
+
+#[cfg(feature = "ws")]
+fn build_ws(spec: &PoolSpec) -> Result<pool_ws::WsEndpoint, RegistryError> {
+    use super::spec::parse;
+    let mut config = pool_ws::WsConfig::default();
+    config.pool = spec.engine_from(config.pool.clone())?;
+    if let Some(n) = spec.parsed("max_total", parse::positive)? {
+        config.max_total = n;
+    }
+    if let Some(s) = spec.last("headers") {
+        config.headers = s.pairs()?;
+    }
+    if let Some(s) = spec.last("bearer_token") {
+        config
+            .headers
+            .push(("Authorization".into(), format!("Bearer {}", s.text()?)));
+    }
+    if let Some(s) = spec.last("subprotocols") {
+        config.subprotocols = s
+            .text()?
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect();
+    }
+    if let Some(t) = spec.parsed("ping_timeout", parse::positive_duration)? {
+        config.ping_timeout = t;
+    }
+    if let Some(t) = spec.parsed("close_timeout", parse::duration)? {
+        config.close_timeout = t;
+    }
+    if let Some(t) = spec.parsed("request_timeout", parse::positive_duration)? {
+        config.request_timeout = t;
+    }
+    if let Some(n) = spec.parsed("read_buffer_size", parse::count)? {
+        config.read_buffer_size = n;
+    }
+    if let Some(n) = spec.parsed("max_message_size", parse::count)? {
+        config.max_message_size = Some(n);
+    }
+    if let Some(n) = spec.parsed("max_frame_size", parse::count)? {
+        config.max_frame_size = Some(n);
+    }
+    let pool = pool_ws::WsPool::named(&spec.name, config).map_err(|e| match e {
+        pool_ws::WsError::Config(c) => spec.config_error(c),
+        other => pool_error(spec, other),
+    })?;
+    pool.endpoint(&spec.url).map_err(|e| pool_error(spec, e))
 }
 
 #[allow(dead_code)]

@@ -69,18 +69,28 @@ pub(crate) const KEYS: &[Key] = &[
         "integer ≥ 1",
     ),
     key("command_timeout", &[Kind::Redis], "10s", "duration > 0"),
-    key("request_timeout", &[Kind::Http], "30s", "duration > 0"),
+    key(
+        "request_timeout",
+        &[Kind::Http, Kind::Ws],
+        "30s",
+        "duration > 0",
+    ),
     key("max_in_flight_per_host", &[Kind::Http], "64", "integer ≥ 1"),
     key("max_idle_per_host", &[Kind::Http], "32", "integer"),
     key(
         "headers",
-        &[Kind::Http],
+        &[Kind::Http, Kind::Ws],
         "none",
         "table; `Name: value; …` in the environment",
     ),
     Key {
         secret: true,
-        ..key("bearer_token", &[Kind::Http], "none", "text (secret)")
+        ..key(
+            "bearer_token",
+            &[Kind::Http, Kind::Ws],
+            "none",
+            "text (secret)",
+        )
     },
     key("user_agent", &[Kind::Http], "unipool/<version>", "text"),
     key(
@@ -90,6 +100,18 @@ pub(crate) const KEYS: &[Key] = &[
         "`true` / `false`",
     ),
     key("retry_attempts", &[Kind::Http], "3", "integer ≥ 1"),
+    key("max_total", &[Kind::Ws], "50", "integer ≥ `max_size`"),
+    key("subprotocols", &[Kind::Ws], "none", "`a, b, …`"),
+    key("ping_timeout", &[Kind::Ws], "10s", "duration > 0"),
+    key("close_timeout", &[Kind::Ws], "1s", "duration"),
+    key("read_buffer_size", &[Kind::Ws], "4096", "integer (bytes)"),
+    key(
+        "max_message_size",
+        &[Kind::Ws],
+        "67108864",
+        "integer (bytes)",
+    ),
+    key("max_frame_size", &[Kind::Ws], "16777216", "integer (bytes)"),
 ];
 
 /// The engine knobs an HTTP pool has a use for, and the `HttpConfig` field

@@ -15,7 +15,7 @@ pub enum Kind {
     Redis,
     /// `http://`, `https://` (feature `http`).
     Http,
-    /// `ws://`, `wss://` (no WebSocket pool in this version).
+    /// `ws://`, `wss://` (feature `ws`).
     Ws,
     /// ZeroMQ endpoints (`tcp://`, `ipc://`, …) with `kind = "zmq"` (no
     /// ZeroMQ pool in this version).
@@ -88,9 +88,8 @@ impl Kind {
             Kind::Sqlite if !cfg!(feature = "sqlite") => Some("enable unipool's feature `sqlite`"),
             Kind::Redis if !cfg!(feature = "redis") => Some("enable unipool's feature `redis`"),
             Kind::Http if !cfg!(feature = "http") => Some("enable unipool's feature `http`"),
-            Kind::Ws | Kind::Zmq | Kind::Mongo => {
-                Some("this version of unipool has no pool of this kind yet")
-            }
+            Kind::Ws if !cfg!(feature = "ws") => Some("enable unipool's feature `ws`"),
+            Kind::Zmq | Kind::Mongo => Some("this version of unipool has no pool of this kind yet"),
             _ => None,
         }
     }

@@ -203,6 +203,20 @@ impl Registry {
         }
     }
 
+    /// The WebSocket service `name`: its URL on a pool of its own (the
+    /// registry's knobs for it: `max_size` per URL, `max_total`, pings, …);
+    /// the same pool on every call.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownPool`] or [`RegistryError::WrongKind`].
+    #[cfg(feature = "ws")]
+    pub fn ws(&self, name: &str) -> Result<pool_ws::WsEndpoint, RegistryError> {
+        match &self.entry(name)?.handle {
+            entry::Handle::Ws(e) => Ok(e.clone()),
+            _ => Err(Self::wrong_kind(self.entry(name)?, Kind::Ws)),
+        }
+    }
+
     /// The Redis pool `name`, connected on the first call (a failed connect
     /// is retried by the next call); the same pool afterwards.
     ///

@@ -142,7 +142,14 @@ impl PoolSpec {
     /// [`RegistryError::Config`] at the origin of the bad value, or, for a rule
     /// across knobs (`min_idle > max_size`), of the knob the rule names.
     pub(crate) fn engine(&self) -> Result<PoolConfig, RegistryError> {
-        let mut config = PoolConfig::default();
+        self.engine_from(PoolConfig::default())
+    }
+
+    /// Like [`engine`](Self::engine), from a protocol's own defaults.
+    ///
+    /// # Errors
+    /// As [`engine`](Self::engine).
+    pub(crate) fn engine_from(&self, mut config: PoolConfig) -> Result<PoolConfig, RegistryError> {
         for s in self
             .settings
             .iter()
