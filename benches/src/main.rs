@@ -7,6 +7,7 @@ mod http_bench;
 mod redis_bench;
 mod report;
 mod sql_bench;
+mod ws_bench;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,22 @@ fn main() -> ExitCode {
         core_bench::cold_runs(arg(1, 2), arg(2, 8), arg(3, 20));
         return ExitCode::SUCCESS;
     }
+    if args.first().map(String::as_str) == Some("ws-server") {
+        // The echo server of `bench ws`, in its own process.
+        ws_bench::server();
+        return ExitCode::SUCCESS;
+    }
+    if args.first().map(String::as_str) == Some("ws-cost") {
+        let n = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(32_000);
+        ws_bench::cost(args.get(1).map_or("pool", String::as_str), n);
+        return ExitCode::SUCCESS;
+    }
+    if args.first().map(String::as_str) == Some("ws-memory") {
+        // `ws-memory KIND URL`: memory per idle connection, in its own process.
+        let arg = |i: usize| args.get(i).map_or("", String::as_str);
+        ws_bench::memory_child(arg(1), arg(2));
+        return ExitCode::SUCCESS;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let suites: Vec<&str> = args
         .iter()
@@ -34,7 +51,7 @@ fn main() -> ExitCode {
         .map(String::as_str)
         .collect();
     let suites = if suites.is_empty() {
-        vec!["core", "sql", "redis", "http"]
+        vec!["core", "sql", "redis", "http", "ws"]
     } else {
         suites
     };
@@ -45,8 +62,9 @@ fn main() -> ExitCode {
             "sql" => sql_bench::run(quick, &mut report),
             "redis" => redis_bench::run(quick, &mut report),
             "http" => http_bench::run(quick, &mut report),
+            "ws" => ws_bench::run(quick, &mut report),
             other => Err(format!(
-                "unknown bench suite `{other}` (known: core, sql, redis, http)"
+                "unknown bench suite `{other}` (known: core, sql, redis, http, ws)"
             )),
         };
         if let Err(e) = result {

@@ -172,6 +172,12 @@ where
         self.inner.total.max()
     }
 
+    /// The sub-pool of `key` if it exists; never creates one (for callers that
+    /// validate a key only when it is new).
+    pub fn existing(&self, key: &K) -> Option<ConnectionPool<M>> {
+        read(&self.inner.pools).get(key).cloned()
+    }
+
     /// Stats of one key, if it has a sub-pool.
     pub fn key_stats(&self, key: &K) -> Option<Stats> {
         read(&self.inner.pools).get(key).map(ConnectionPool::stats)

@@ -231,10 +231,12 @@ impl WsConnection {
     /// messages are dropped and counted (they were meant for nobody now), pings
     /// answered, a Close or an error makes the connection broken.
     pub(crate) async fn drain(&mut self) -> Result<(), WsError> {
+        let mut read_any = false;
         loop {
             let Some(next) = self.stream()?.next().now_or_never() else {
                 break;
             };
+            read_any = true;
             match next {
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => self.counters.dropped(),
                 Some(Ok(Message::Close(frame))) => return Err(self.peer_closed(frame)),
@@ -242,6 +244,9 @@ impl WsConnection {
                 Some(Err(e)) => return Err(self.fail(e)),
                 None => return Err(self.peer_closed(None)),
             }
+        }
+        if !read_any {
+            return Ok(());
         }
         // Pongs queued for the peer's pings go out now.
         let r = self.stream()?.flush().await;

@@ -23,14 +23,17 @@ pub(crate) struct Shared {
 /// Opens WebSockets to one URL.
 #[derive(Debug, Clone)]
 pub struct WsManager {
-    url: url::Url,
+    /// Checked by `WsPool::get` before the sub-pool was made; the error is
+    /// kept rather than trusted away.
+    url: Result<url::Url, String>,
     shown: Arc<str>,
     shared: Arc<Shared>,
 }
 
 impl WsManager {
-    pub(crate) fn new(url: url::Url, shared: Arc<Shared>) -> Self {
-        let shown: Arc<str> = pool_core::util::redact_url(url.as_str()).into();
+    pub(crate) fn new(url: &str, shared: Arc<Shared>) -> Self {
+        let shown: Arc<str> = pool_core::util::redact_url(url).into();
+        let url = crate::pool::parse(url).map_err(|e| e.to_string());
         WsManager { url, shown, shared }
     }
 
@@ -41,8 +44,8 @@ impl WsManager {
             url: self.shown.to_string(),
             reason,
         };
-        let mut request = self
-            .url
+        let url = self.url.as_ref().map_err(|e| bad(e.clone()))?;
+        let mut request = url
             .as_str()
             .into_client_request()
             .map_err(|e| bad(e.to_string()))?;
@@ -71,8 +74,9 @@ impl Manager for WsManager {
 
     async fn connect(&self) -> Result<WsConnection, WsError> {
         let request = self.request()?;
-        let connector = match (&self.shared.tls, self.url.scheme()) {
-            (Some(tls), "wss") => Connector::Rustls(tls.clone()),
+        let tls = self.url.as_ref().is_ok_and(|u| u.scheme() == "wss");
+        let connector = match &self.shared.tls {
+            Some(config) if tls => Connector::Rustls(config.clone()),
             _ => Connector::Plain,
         };
         let (stream, _response) = tokio_tungstenite::connect_async_tls_with_config(

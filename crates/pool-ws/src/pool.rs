@@ -17,14 +17,15 @@ use crate::stats::{Counters, WsStats};
 /// returned to the pool on drop (closed instead if it broke).
 pub type WsLease = PooledConnection<'static, WsManager>;
 
-/// A URL as a key: compared as normalized by the `url` crate, shown redacted
-/// (sub-pool names and logs never carry a password).
+/// A URL as a key: compared as written (parsed and checked once, when its
+/// sub-pool is created, not on every lease), shown redacted (sub-pool names
+/// and logs never carry a password).
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub(crate) struct UrlKey(url::Url);
+pub(crate) struct UrlKey(String);
 
 impl fmt::Debug for UrlKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&pool_core::util::redact_url(self.0.as_str()))
+        f.write_str(&pool_core::util::redact_url(&self.0))
     }
 }
 
@@ -96,7 +97,7 @@ impl WsPool {
             name,
             config.pool.clone(),
             config.max_total,
-            move |key: &UrlKey| WsManager::new(key.0.clone(), for_keys.clone()),
+            move |key: &UrlKey| WsManager::new(&key.0, for_keys.clone()),
         )?;
         Ok(WsPool {
             inner: Arc::new(Inner {
@@ -119,8 +120,15 @@ impl WsPool {
     /// `connect_retries` for transient causes; [`WsError::Pool`] for a timeout
     /// or a closed pool.
     pub async fn get(&self, url: &str) -> Result<WsLease, WsError> {
-        let key = parse(url)?;
-        Ok(self.inner.keyed.get(&key).await?)
+        let key = UrlKey(url.to_owned());
+        let pool = match self.inner.keyed.existing(&key) {
+            Some(pool) => pool,
+            None => {
+                parse(url)?;
+                self.inner.keyed.pool(&key)?
+            }
+        };
+        Ok(pool.get_owned().await?)
     }
 
     /// Sends `msg` on a leased connection to `url` and returns the first text
@@ -186,8 +194,8 @@ impl Drop for Exchange<'_> {
     }
 }
 
-/// `url` as a key, or why it cannot be one.
-pub(crate) fn parse(url: &str) -> Result<UrlKey, WsError> {
+/// `url` parsed, or why it cannot be a WebSocket URL.
+pub(crate) fn parse(url: &str) -> Result<url::Url, WsError> {
     let shown = || {
         if url.contains('@') {
             pool_core::util::redact_url(url)
@@ -211,7 +219,7 @@ pub(crate) fn parse(url: &str) -> Result<UrlKey, WsError> {
             reason: "no host".into(),
         });
     }
-    Ok(UrlKey(parsed))
+    Ok(parsed)
 }
 
 impl Pool for WsPool {
