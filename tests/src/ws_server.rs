@@ -6,7 +6,8 @@
 //!
 //! Routes: any path echoes text and binary messages; the text `SUB` starts a
 //! stream of `tick <n>` messages every 10 ms on that connection; `/private`
-//! needs `Authorization: Bearer let-me-in`.
+//! needs `Authorization: Bearer let-me-in`; `/pinger` pings every 20 ms and
+//! counts the pongs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +31,10 @@ pub struct State {
     pub close_frames: AtomicUsize,
     pub subscriptions: AtomicUsize,
     pub messages: AtomicUsize,
+    /// Pongs received (on `/pinger`, which pings every 20 ms).
+    pub pongs: AtomicUsize,
+    /// Handshakes refused with 401.
+    pub refused: AtomicUsize,
     /// While set, connections are not read: pings go unanswered.
     pub mute: AtomicBool,
     per_path: Mutex<HashMap<String, (usize, usize)>>,
@@ -148,6 +153,8 @@ async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> WsServer {
         close_frames: AtomicUsize::new(0),
         subscriptions: AtomicUsize::new(0),
         messages: AtomicUsize::new(0),
+        pongs: AtomicUsize::new(0),
+        refused: AtomicUsize::new(0),
         mute: AtomicBool::new(false),
         per_path: Mutex::new(HashMap::new()),
         kill: broadcast::channel(16).0,
@@ -203,6 +210,7 @@ where
             .get("authorization")
             .is_some_and(|v| v == "Bearer let-me-in");
         if path == "/private" && !signed_in {
+            state.refused.fetch_add(1, SeqCst);
             let mut refused = ErrorResponse::new(Some("sign in first".into()));
             *refused.status_mut() = StatusCode::UNAUTHORIZED;
             return Err(refused);
@@ -225,6 +233,8 @@ where
     let mut ticking = false;
     let mut tick = 0u64;
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    let pinging = path == "/pinger";
+    let mut pinger = tokio::time::interval(Duration::from_millis(20));
     loop {
         if state.mute.load(SeqCst) {
             tokio::select! {
@@ -236,6 +246,11 @@ where
             _ = kill.recv() => {
                 let _ = ws.close(None).await;
                 break;
+            }
+            _ = pinger.tick(), if pinging => {
+                if ws.send(Message::Ping(b"srv".to_vec().into())).await.is_err() {
+                    break;
+                }
             }
             _ = ticker.tick(), if ticking => {
                 tick += 1;
@@ -256,6 +271,9 @@ where
                     if ws.send(m).await.is_err() {
                         break;
                     }
+                }
+                Some(Ok(Message::Pong(_))) => {
+                    state.pongs.fetch_add(1, SeqCst);
                 }
                 Some(Ok(Message::Close(_))) => {
                     state.close_frames.fetch_add(1, SeqCst);

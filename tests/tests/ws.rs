@@ -312,6 +312,26 @@ async fn wss_to_a_self_signed_server_is_refused_unless_trusted() {
     );
 }
 
+/// A holder that only sends still answers the peer's pings, and gets every
+/// message that arrived meanwhile, in order, from its next `recv`s.
+#[tokio::test]
+async fn a_holder_that_only_sends_answers_the_peers_pings() {
+    let server = ws_server::start().await;
+    let pool = WsPool::new(config(1, 1)).unwrap();
+    let mut lease = pool.get(&server.url("/pinger")).await.unwrap();
+    for i in 0..30 {
+        lease.send(Message::text(format!("m{i}"))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        server.state.pongs.load(SeqCst) >= 1,
+        "no pong while only sending"
+    );
+    for i in 0..30 {
+        assert_eq!(lease.recv().await.unwrap(), Message::text(format!("m{i}")));
+    }
+}
+
 /// Messages that arrive on an idle connection are dropped, not given to the
 /// next holder; a `send_recv` whose reply did not come discards its connection.
 #[tokio::test]

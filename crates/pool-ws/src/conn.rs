@@ -14,6 +14,10 @@ use crate::stats::Counters;
 
 pub(crate) type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// How long a holder may send without reading before `send` polls the read
+/// half (so that the peer's pings are answered).
+pub const READ_POLL: Duration = Duration::from_secs(1);
+
 /// Why a connection may not be handed out again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Broken {
@@ -37,6 +41,14 @@ pub struct WsConnection {
     close_timeout: Duration,
     handle: tokio::runtime::Handle,
     pings: u64,
+    /// Messages read while the holder was sending (to answer the peer's
+    /// pings), kept for its next `recv`.
+    pending: std::collections::VecDeque<Message>,
+    /// When the read half was last known polled (see `send`).
+    last_read: Instant,
+    /// A read happened since `last_read` was set (a flag, not a clock reading,
+    /// on the receive path).
+    read_since: bool,
 }
 
 impl std::fmt::Debug for WsConnection {
@@ -64,6 +76,9 @@ impl WsConnection {
             close_timeout,
             handle: tokio::runtime::Handle::current(),
             pings: 0,
+            pending: std::collections::VecDeque::new(),
+            last_read: Instant::now(),
+            read_since: false,
         }
     }
 
@@ -87,15 +102,45 @@ impl WsConnection {
         self.broken.is_none() && self.stream.is_some()
     }
 
-    /// Sends one message (and flushes it).
+    /// Sends one message (and flushes it). A holder that only sends still
+    /// answers the peer's pings: when the read half has not been polled for
+    /// [`READ_POLL`], what arrived is read first without waiting (the pongs go
+    /// out with this message) and kept for the next [`recv`](Self::recv).
     ///
     /// # Errors
     /// [`WsError::Closed`] or [`WsError::Protocol`]; the connection is then
     /// broken and will be closed on return.
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), WsError> {
-        let msg = msg.into();
+        let now = Instant::now();
+        if self.read_since {
+            self.read_since = false;
+            self.last_read = now;
+        } else if now.duration_since(self.last_read) >= READ_POLL {
+            self.poll_read_half()?;
+        }
+        self.send_now(msg.into()).await
+    }
+
+    /// Sends without polling the read half: for a caller that reads next.
+    pub(crate) async fn send_now(&mut self, msg: Message) -> Result<(), WsError> {
         let r = self.stream()?.send(msg).await;
         r.map_err(|e| self.fail(e))
+    }
+
+    /// Reads what has arrived, without waiting: data messages are kept for
+    /// `recv`, pings answered (by tungstenite, with the next write).
+    fn poll_read_half(&mut self) -> Result<(), WsError> {
+        self.last_read = Instant::now();
+        while let Some(next) = self.stream()?.next().now_or_never() {
+            match next {
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => self.pending.push_back(m),
+                Some(Ok(Message::Close(frame))) => return Err(self.peer_closed(frame)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(self.fail(e)),
+                None => return Err(self.peer_closed(None)),
+            }
+        }
+        Ok(())
     }
 
     /// The next text or binary message. The peer's pings are answered on the
@@ -106,6 +151,9 @@ impl WsConnection {
     /// stream's error; the connection is then broken. Cancel-safe: dropping
     /// the future loses no message.
     pub async fn recv(&mut self) -> Result<Message, WsError> {
+        if let Some(m) = self.pending.pop_front() {
+            return Ok(m);
+        }
         loop {
             if let m @ (Message::Text(_) | Message::Binary(_)) = self.next_frame().await? {
                 return Ok(m);
@@ -117,6 +165,7 @@ impl WsConnection {
     /// tungstenite on the way).
     pub(crate) async fn next_frame(&mut self) -> Result<Message, WsError> {
         let next = self.stream()?.next().await;
+        self.read_since = true;
         match next {
             Some(Ok(Message::Close(frame))) => Err(self.peer_closed(frame)),
             Some(Ok(m)) => Ok(m),
@@ -231,6 +280,10 @@ impl WsConnection {
     /// messages are dropped and counted (they were meant for nobody now), pings
     /// answered, a Close or an error makes the connection broken.
     pub(crate) async fn drain(&mut self) -> Result<(), WsError> {
+        // What the last holder did not read is nobody's now.
+        for _ in self.pending.drain(..) {
+            self.counters.dropped();
+        }
         let mut read_any = false;
         loop {
             let Some(next) = self.stream()?.next().now_or_never() else {

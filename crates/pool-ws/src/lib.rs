@@ -18,7 +18,7 @@ mod subscribe;
 mod tls;
 
 pub use config::WsConfig;
-pub use conn::WsConnection;
+pub use conn::{WsConnection, READ_POLL};
 pub use error::WsError;
 pub use manager::WsManager;
 pub use pool::{WsEndpoint, WsLease, WsPool};

@@ -142,7 +142,8 @@ impl WsPool {
         let mut lease = self.get(url).await?;
         let mut exchange = Exchange(&mut lease, false);
         let timeout = self.inner.shared.config.request_timeout;
-        exchange.0.send(msg).await?;
+        // The reply is read next: no need to poll the read half first.
+        exchange.0.send_now(msg.into()).await?;
         let reply = match tokio::time::timeout(timeout, exchange.0.recv()).await {
             Ok(r) => r?,
             Err(_) => {
