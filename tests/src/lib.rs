@@ -7,6 +7,7 @@ pub mod pg;
 pub mod proxy;
 pub mod redis_server;
 pub mod ws_server;
+pub mod zmq_peer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
