@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 use pool_core::{HealthStatus, PoolError};
 use pool_sql::{PgPoolExt, SqlitePoolExt};
 use unipool::{Kind, Registry, RegistryConfig, RegistryError};
+use unipool_tests::zmq_peer::{Echo, ZmqPeer};
 use unipool_tests::{free_port, http_server, pg, redis_server, require, temp_dir, ws_server};
 
 /// The in-process peers and the SQLite file of the every-kind tests.
 struct Peers {
     http: http_server::TestServer,
     ws: ws_server::WsServer,
+    zmq: ZmqPeer,
     sqlite: String,
     _dir: std::path::PathBuf,
 }
@@ -22,6 +24,7 @@ async fn peers(what: &str) -> Peers {
     Peers {
         http: http_server::start().await,
         ws: ws_server::start().await,
+        zmq: ZmqPeer::echo(Echo::Rep, Duration::ZERO),
         sqlite: dir.join("a.db").display().to_string(),
         _dir: dir,
     }
@@ -41,6 +44,10 @@ fn every_kind_vars(p: &Peers, max: usize) -> Vec<(String, String)> {
         vars.push((format!("UNIPOOL_{name}_URL"), url));
         vars.push((format!("UNIPOOL_{name}_MAX_SIZE"), max.to_string()));
     }
+    vars.push(("UNIPOOL_BUS_URL".into(), p.zmq.endpoint.clone()));
+    vars.push(("UNIPOOL_BUS_KIND".into(), "zmq".into()));
+    vars.push(("UNIPOOL_BUS_SOCKET".into(), "req".into()));
+    vars.push(("UNIPOOL_BUS_MAX_SIZE".into(), max.to_string()));
     vars
 }
 
@@ -76,18 +83,26 @@ fn every_kind_toml(p: &Peers, max: usize) -> String {
         max_size = {max}
         max_total = 20
         ping_timeout = "3s"
+
+        [pools.bus]
+        url = "{zmq}"
+        kind = "zmq"
+        socket = "req"
+        max_size = {max}
+        linger = "0s"
         "#,
         pg = pg::url(),
         redis = redis_server::url(),
         http = p.http.url("/"),
         ws = p.ws.url("/feed"),
+        zmq = p.zmq.endpoint,
         sqlite = p.sqlite,
     )
 }
 
 /// Uses every pool once and returns each one's `max_size` as the registry
 /// built it (HTTP: requests in flight).
-async fn use_every_kind(registry: &Registry) -> [usize; 5] {
+async fn use_every_kind(registry: &Registry) -> [usize; 6] {
     let main = registry.postgres("main").unwrap();
     let rows = main.query("SELECT 1::int4", &[]).await.unwrap();
     assert_eq!(rows[0].get::<_, i32>(0), 1);
@@ -102,6 +117,11 @@ async fn use_every_kind(registry: &Registry) -> [usize; 5] {
     let api = registry.http("api").unwrap();
     let resp = api.send(api.get("ok").unwrap()).await.unwrap();
     assert_eq!(resp.status(), 200);
+    let bus = registry.zmq("bus").unwrap();
+    assert_eq!(
+        bus.request([b"over zmq".to_vec()]).await.unwrap(),
+        [b"over zmq".to_vec()]
+    );
     let feed = registry.ws("feed").unwrap();
     let echo = feed.send_recv("hello").await.unwrap();
     assert_eq!(echo, unipool::ws::Message::text("hello"));
@@ -114,6 +134,7 @@ async fn use_every_kind(registry: &Registry) -> [usize; 5] {
         cache.exclusive().config().max_size,
         api.config().max_in_flight,
         registry.ws("feed").unwrap().pool().config().pool.max_size,
+        registry.zmq("bus").unwrap().pool().config().pool.max_size,
     ]
 }
 
@@ -127,11 +148,15 @@ async fn every_kind_from_the_environment_only() {
         .unwrap()
         .build()
         .unwrap();
-    assert_eq!(registry.names(), ["api", "cache", "feed", "local", "main"]);
+    assert_eq!(
+        registry.names(),
+        ["api", "bus", "cache", "feed", "local", "main"]
+    );
     assert_eq!(registry.kind("main").unwrap(), Kind::Postgres);
+    assert_eq!(registry.kind("bus").unwrap(), Kind::Zmq);
     assert_eq!(registry.kind("cache").unwrap(), Kind::Redis);
     assert_eq!(registry.kind("feed").unwrap(), Kind::Ws);
-    assert_eq!(use_every_kind(&registry).await, [3, 3, 3, 3, 3]);
+    assert_eq!(use_every_kind(&registry).await, [3, 3, 3, 3, 3, 3]);
     assert!(registry
         .close_all(Duration::from_secs(5))
         .await
@@ -146,8 +171,18 @@ async fn every_kind_from_a_file_only() {
     let file = p._dir.join("pools.toml");
     std::fs::write(&file, every_kind_toml(&p, 4)).unwrap();
     let registry = RegistryConfig::new().file(&file).unwrap().build().unwrap();
-    assert_eq!(registry.names(), ["api", "cache", "feed", "local", "main"]);
-    assert_eq!(use_every_kind(&registry).await, [4, 4, 4, 4, 4]);
+    assert_eq!(
+        registry.names(),
+        ["api", "bus", "cache", "feed", "local", "main"]
+    );
+    assert_eq!(use_every_kind(&registry).await, [4, 4, 4, 4, 4, 4]);
+    let bus = registry.zmq("bus").unwrap();
+    assert_eq!(bus.config().options.linger, Duration::ZERO);
+    let bus = registry.zmq("bus").unwrap();
+    assert_eq!(
+        bus.request([b"over zmq".to_vec()]).await.unwrap(),
+        [b"over zmq".to_vec()]
+    );
     let feed = registry.ws("feed").unwrap();
     assert_eq!(feed.pool().config().max_total, 20);
     assert_eq!(feed.pool().config().ping_timeout, Duration::from_secs(3));
@@ -183,7 +218,7 @@ async fn every_kind_from_both_the_environment_wins() {
         .unwrap()
         .build()
         .unwrap();
-    assert_eq!(use_every_kind(&registry).await, [6, 6, 6, 6, 6]);
+    assert_eq!(use_every_kind(&registry).await, [6, 6, 6, 6, 6, 6]);
     let main = registry.postgres("main").unwrap();
     assert_eq!(main.config().acquire_timeout, Duration::from_secs(7));
     assert!(
@@ -281,7 +316,15 @@ async fn every_bad_input_names_its_file_or_variable_and_value() {
         ),
         (
             "[pools.bus]\nurl = \"tcp://127.0.0.1:5555\"\nkind = \"zmq\"\n",
-            "is a zmq pool: this version of unipool has no pool of this kind yet",
+            "pool `bus` is a zmq pool and needs `socket`",
+        ),
+        (
+            "[pools.bus]\nurl = \"tcp://127.0.0.1:5555\"\nkind = \"zmq\"\nsocket = \"star\"\n",
+            "svc.toml: [pools.bus] socket: invalid value \"star\" for `socket`",
+        ),
+        (
+            "[pools.bus]\nurl = \"tcp://127.0.0.1:5555\"\n",
+            "svc.toml: [pools.bus] url: no pool kind speaks `tcp:` URLs",
         ),
         (
             "[pools.main]\nmax_size = 3\n",

@@ -114,7 +114,9 @@ fn test(args: &[String]) -> Result<()> {
 
 /// The umbrella's features, each built alone by CI (a feature that only
 /// compiles, or only lints clean, next to another is a bug for its users).
-const UMBRELLA_FEATURES: &[&str] = &["postgres", "sqlite", "redis", "http", "ws", "bb8", "serde"];
+const UMBRELLA_FEATURES: &[&str] = &[
+    "postgres", "sqlite", "redis", "http", "ws", "zmq", "bb8", "serde",
+];
 
 fn ci(args: &[String]) -> Result<()> {
     let mut fmt = cargo();

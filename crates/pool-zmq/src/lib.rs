@@ -15,7 +15,7 @@ mod socket;
 pub use config::{SocketConfig, SocketKind, SocketOptions, ZmqConfig};
 pub use error::ZmqError;
 pub use manager::ZmqManager;
-pub use pool::{ZmqLease, ZmqPool, ZmqStats, ZmqSubscription};
+pub use pool::{ZmqEndpoint, ZmqLease, ZmqPool, ZmqStats, ZmqSubscription};
 pub use socket::{Multipart, ZmqSocket};
 
 /// The `zmq` crate, re-exported for its message and error types.

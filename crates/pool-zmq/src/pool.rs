@@ -314,3 +314,82 @@ impl Health for ZmqPool {
         self.inner.keyed.health()
     }
 }
+
+/// One socket configuration of a [`ZmqPool`]: the pool's calls without the
+/// configuration argument (what the umbrella's registry hands out for a
+/// declared `kind = "zmq"` service).
+#[derive(Debug, Clone)]
+pub struct ZmqEndpoint {
+    pool: ZmqPool,
+    config: SocketConfig,
+}
+
+impl ZmqPool {
+    /// The endpoint for `config`.
+    pub fn endpoint(&self, config: SocketConfig) -> ZmqEndpoint {
+        ZmqEndpoint {
+            pool: self.clone(),
+            config,
+        }
+    }
+}
+
+impl ZmqEndpoint {
+    /// [`ZmqPool::get`] for this configuration.
+    ///
+    /// # Errors
+    /// As [`ZmqPool::get`].
+    pub async fn get(&self) -> Result<ZmqLease, ZmqError> {
+        self.pool.get(&self.config).await
+    }
+
+    /// [`ZmqPool::request`] on this configuration.
+    ///
+    /// # Errors
+    /// As [`ZmqPool::request`].
+    pub async fn request<I, T>(&self, msg: I) -> Result<Multipart, ZmqError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<zmq::Message>,
+    {
+        self.pool.request(&self.config, msg).await
+    }
+
+    /// [`ZmqPool::send`] on this configuration.
+    ///
+    /// # Errors
+    /// As [`ZmqPool::send`].
+    pub async fn send<I, T>(&self, msg: I) -> Result<(), ZmqError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<zmq::Message>,
+    {
+        self.pool.send(&self.config, msg).await
+    }
+
+    /// [`ZmqPool::recv`] on this configuration.
+    ///
+    /// # Errors
+    /// As [`ZmqPool::recv`].
+    pub async fn recv(&self) -> Result<Multipart, ZmqError> {
+        self.pool.recv(&self.config).await
+    }
+
+    /// [`ZmqPool::subscribe`] on this configuration.
+    ///
+    /// # Errors
+    /// As [`ZmqPool::subscribe`].
+    pub async fn subscribe(&self) -> Result<ZmqSubscription, ZmqError> {
+        self.pool.subscribe(&self.config).await
+    }
+
+    /// The pool behind it.
+    pub fn pool(&self) -> &ZmqPool {
+        &self.pool
+    }
+
+    /// The socket configuration.
+    pub fn config(&self) -> &SocketConfig {
+        &self.config
+    }
+}

@@ -68,6 +68,13 @@ pub use pool_http::{self as http, HttpConfig, HttpError, HttpPool, HttpRegistry}
 #[doc(inline)]
 pub use pool_ws::{self as ws, WsConfig, WsEndpoint, WsError, WsPool};
 
+/// ZeroMQ: sockets pooled per socket configuration (feature `zmq`).
+#[cfg(feature = "zmq")]
+#[doc(inline)]
+pub use pool_zmq::{
+    self as zmq, SocketConfig, SocketKind, ZmqConfig, ZmqEndpoint, ZmqError, ZmqPool,
+};
+
 /// Compiles the README's example as a doctest, so it cannot go stale.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]

@@ -31,6 +31,8 @@ pub(crate) enum Handle {
     Http(pool_http::HttpPool),
     #[cfg(feature = "ws")]
     Ws(pool_ws::WsEndpoint),
+    #[cfg(feature = "zmq")]
+    Zmq(pool_zmq::ZmqEndpoint),
     /// Keeps the enum inhabited-by-type when no protocol feature is on.
     #[allow(dead_code)]
     None(std::convert::Infallible),
@@ -60,6 +62,8 @@ impl Entry {
             Kind::Http => Handle::Http(build_http(spec)?),
             #[cfg(feature = "ws")]
             Kind::Ws => Handle::Ws(build_ws(spec)?),
+            #[cfg(feature = "zmq")]
+            Kind::Zmq => Handle::Zmq(build_zmq(spec)?),
             kind => {
                 // `specs()` refuses kinds this build cannot make.
                 return Err(RegistryError::Unsupported {
@@ -91,6 +95,8 @@ impl Entry {
             Handle::Http(p) => Some(Arc::new(p.clone())),
             #[cfg(feature = "ws")]
             Handle::Ws(e) => Some(Arc::new(e.pool().clone())),
+            #[cfg(feature = "zmq")]
+            Handle::Zmq(e) => Some(Arc::new(e.pool().clone())),
             Handle::None(never) => match *never {},
         }
     }
@@ -135,6 +141,10 @@ impl Entry {
             Handle::Http(_) => Ok(0),
             #[cfg(feature = "ws")]
             Handle::Ws(e) => warm_up_ws(e).await,
+            // Making a socket does not reach its peer (libzmq connects in the
+            // background): one is made, so that a bad endpoint shows.
+            #[cfg(feature = "zmq")]
+            Handle::Zmq(e) => e.get().await.map(|_| 1).map_err(|e| e.to_string()),
             Handle::None(never) => match *never {},
         }
     }
@@ -381,6 +391,74 @@ fn build_ws(spec: &PoolSpec) -> Result<pool_ws::WsEndpoint, RegistryError> {
         other => pool_error(spec, other),
     })?;
     pool.endpoint(&spec.url).map_err(|e| pool_error(spec, e))
+}
+
+#[cfg(feature = "zmq")]
+fn build_zmq(spec: &PoolSpec) -> Result<pool_zmq::ZmqEndpoint, RegistryError> {
+    use super::spec::parse;
+    use pool_zmq::{SocketConfig, SocketKind};
+    let mut config = pool_zmq::ZmqConfig::default();
+    config.pool = spec.engine_from(config.pool.clone())?;
+    let kind = spec
+        .parsed("socket", |t| {
+            SocketKind::parse(t).ok_or_else(|| {
+                "expected `req`, `rep`, `dealer`, `router`, `pub`, `sub`, `push` or `pull`"
+                    .to_string()
+            })
+        })?
+        .ok_or_else(|| RegistryError::Config {
+            origin: super::error::Origin::Default { key: "socket".into() },
+            reason: format!(
+                "pool `{}` is a zmq pool and needs `socket` (req, rep, dealer, router, pub, sub, push, pull)",
+                spec.name
+            ),
+        })?;
+    let mut socket = if spec.parsed("bind", parse::boolean)?.unwrap_or(false) {
+        SocketConfig::bind(kind, spec.url.clone())
+    } else {
+        SocketConfig::connect(kind, spec.url.clone())
+    };
+    if let Some(s) = spec.last("subscribe") {
+        for prefix in s
+            .text()?
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            socket = socket.subscribe(prefix);
+        }
+    }
+    let o = &mut socket.options;
+    if let Some(d) = spec.parsed("linger", parse::duration)? {
+        o.linger = d;
+    }
+    let hwm = |t: &str| t.parse::<i32>().map_err(|_| "not an integer".to_string());
+    o.send_hwm = spec.parsed("send_hwm", hwm)?;
+    o.recv_hwm = spec.parsed("recv_hwm", hwm)?;
+    o.reconnect_interval = spec.parsed("reconnect_interval", parse::duration)?;
+    o.heartbeat_interval = spec
+        .parsed("heartbeat_interval", |t| {
+            pool_core::util::parse_opt_duration("", t)
+                .map_err(|_| "not a duration or `off`".to_string())
+        })?
+        .flatten();
+    if let Some(n) = spec.parsed("max_total", parse::positive)? {
+        config.max_total = n;
+    }
+    if let Some(t) = spec.parsed("send_timeout", parse::positive_duration)? {
+        config.send_timeout = t;
+    }
+    if let Some(t) = spec.parsed("recv_timeout", parse::positive_duration)? {
+        config.recv_timeout = t;
+    }
+    if let Some(t) = spec.parsed("request_timeout", parse::positive_duration)? {
+        config.request_timeout = t;
+    }
+    let pool = pool_zmq::ZmqPool::named(&spec.name, config).map_err(|e| match e {
+        pool_zmq::ZmqError::Config(c) => spec.config_error(c),
+        other => pool_error(spec, other),
+    })?;
+    Ok(pool.endpoint(socket))
 }
 
 #[allow(dead_code)]

@@ -71,7 +71,7 @@ pub(crate) const KEYS: &[Key] = &[
     key("command_timeout", &[Kind::Redis], "10s", "duration > 0"),
     key(
         "request_timeout",
-        &[Kind::Http, Kind::Ws],
+        &[Kind::Http, Kind::Ws, Kind::Zmq],
         "30s",
         "duration > 0",
     ),
@@ -100,7 +100,12 @@ pub(crate) const KEYS: &[Key] = &[
         "`true` / `false`",
     ),
     key("retry_attempts", &[Kind::Http], "3", "integer ≥ 1"),
-    key("max_total", &[Kind::Ws], "50", "integer ≥ `max_size`"),
+    key(
+        "max_total",
+        &[Kind::Ws, Kind::Zmq],
+        "50",
+        "integer ≥ `max_size`",
+    ),
     key("subprotocols", &[Kind::Ws], "none", "`a, b, …`"),
     key("ping_timeout", &[Kind::Ws], "10s", "duration > 0"),
     key("close_timeout", &[Kind::Ws], "1s", "duration"),
@@ -112,6 +117,21 @@ pub(crate) const KEYS: &[Key] = &[
         "integer (bytes)",
     ),
     key("max_frame_size", &[Kind::Ws], "16777216", "integer (bytes)"),
+    key(
+        "socket",
+        &[Kind::Zmq],
+        "required",
+        "`req` / `rep` / `dealer` / `router` / `pub` / `sub` / `push` / `pull`",
+    ),
+    key("bind", &[Kind::Zmq], "false", "`true` / `false`"),
+    key("subscribe", &[Kind::Zmq], "none", "`prefix, prefix, …`"),
+    key("linger", &[Kind::Zmq], "100ms", "duration"),
+    key("send_hwm", &[Kind::Zmq], "1000", "integer"),
+    key("recv_hwm", &[Kind::Zmq], "1000", "integer"),
+    key("send_timeout", &[Kind::Zmq], "5s", "duration > 0"),
+    key("recv_timeout", &[Kind::Zmq], "30s", "duration > 0"),
+    key("reconnect_interval", &[Kind::Zmq], "100ms", "duration"),
+    key("heartbeat_interval", &[Kind::Zmq], "off", "duration"),
 ];
 
 /// The engine knobs an HTTP pool has a use for, and the `HttpConfig` field

@@ -17,8 +17,8 @@ pub enum Kind {
     Http,
     /// `ws://`, `wss://` (feature `ws`).
     Ws,
-    /// ZeroMQ endpoints (`tcp://`, `ipc://`, …) with `kind = "zmq"` (no
-    /// ZeroMQ pool in this version).
+    /// ZeroMQ endpoints (`tcp://`, `ipc://`, …) with `kind = "zmq"` (feature
+    /// `zmq`).
     Zmq,
     /// `mongodb://`, `mongodb+srv://` (no MongoDB pool in this version).
     Mongo,
@@ -89,7 +89,8 @@ impl Kind {
             Kind::Redis if !cfg!(feature = "redis") => Some("enable unipool's feature `redis`"),
             Kind::Http if !cfg!(feature = "http") => Some("enable unipool's feature `http`"),
             Kind::Ws if !cfg!(feature = "ws") => Some("enable unipool's feature `ws`"),
-            Kind::Zmq | Kind::Mongo => Some("this version of unipool has no pool of this kind yet"),
+            Kind::Zmq if !cfg!(feature = "zmq") => Some("enable unipool's feature `zmq`"),
+            Kind::Mongo => Some("this version of unipool has no pool of this kind yet"),
             _ => None,
         }
     }

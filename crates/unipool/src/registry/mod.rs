@@ -217,6 +217,19 @@ impl Registry {
         }
     }
 
+    /// The ZeroMQ service `name` (`kind = "zmq"`): its socket configuration
+    /// on a pool of its own; the same pool on every call.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownPool`] or [`RegistryError::WrongKind`].
+    #[cfg(feature = "zmq")]
+    pub fn zmq(&self, name: &str) -> Result<pool_zmq::ZmqEndpoint, RegistryError> {
+        match &self.entry(name)?.handle {
+            entry::Handle::Zmq(e) => Ok(e.clone()),
+            _ => Err(Self::wrong_kind(self.entry(name)?, Kind::Zmq)),
+        }
+    }
+
     /// The Redis pool `name`, connected on the first call (a failed connect
     /// is retried by the next call); the same pool afterwards.
     ///
