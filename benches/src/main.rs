@@ -8,6 +8,7 @@ mod redis_bench;
 mod report;
 mod sql_bench;
 mod ws_bench;
+mod zmq_bench;
 
 use std::process::ExitCode;
 
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
         .map(String::as_str)
         .collect();
     let suites = if suites.is_empty() {
-        vec!["core", "sql", "redis", "http", "ws"]
+        vec!["core", "sql", "redis", "http", "ws", "zmq"]
     } else {
         suites
     };
@@ -63,8 +64,9 @@ fn main() -> ExitCode {
             "redis" => redis_bench::run(quick, &mut report),
             "http" => http_bench::run(quick, &mut report),
             "ws" => ws_bench::run(quick, &mut report),
+            "zmq" => zmq_bench::run(quick, &mut report),
             other => Err(format!(
-                "unknown bench suite `{other}` (known: core, sql, redis, http, ws)"
+                "unknown bench suite `{other}` (known: core, sql, redis, http, ws, zmq)"
             )),
         };
         if let Err(e) = result {
