@@ -106,8 +106,10 @@ async fn drive(client: Client, pool: &ZmqPool, cfg: &SocketConfig, total: usize)
                         Client::PerRequest => {
                             // A socket per request, as the code it replaces did;
                             // the context is shared (a context per call is
-                            // slower still).
-                            let mut sock = pool.get(&cfg).await.expect("socket");
+                            // slower still), and no monitor (that code had none).
+                            let mut bare = cfg.clone();
+                            bare.options.monitor = false;
+                            let mut sock = pool.get(&bare).await.expect("socket");
                             sock.send([msg]).await.expect("send");
                             sock.recv().await.expect("reply");
                             sock.retire();

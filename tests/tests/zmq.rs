@@ -271,3 +271,65 @@ async fn closing_with_unsent_messages_returns_within_its_deadline() {
         start.elapsed()
     );
 }
+
+/// Connectivity comes from the socket monitor: a socket connected to nobody
+/// makes the pool Unhealthy, the peer's arrival Healthy, its departure
+/// Unhealthy again; the monitors end with their sockets.
+#[tokio::test]
+async fn health_follows_the_peer_through_the_socket_monitor() {
+    use pool_core::{Health, HealthStatus};
+    let pool = ZmqPool::new(config(1, 2)).unwrap();
+    let port = free_port();
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let mut c = SocketConfig::connect(SocketKind::Dealer, &endpoint);
+    c.options.reconnect_interval = Some(Duration::from_millis(20));
+    let lease = pool.get(&c).await.unwrap();
+    let wait = |want: fn(&HealthStatus) -> bool| {
+        let pool = pool.clone();
+        async move {
+            let start = Instant::now();
+            while !want(&pool.health()) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(3),
+                    "{}",
+                    pool.health()
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    wait(|h| matches!(h, HealthStatus::Unhealthy { .. })).await;
+    assert!(pool
+        .health()
+        .reason()
+        .unwrap()
+        .contains("none of the 1 connecting sockets has a peer"));
+    // A peer binds the endpoint: the handshake completes.
+    let peer = std::thread::spawn(move || {
+        let ctx = zmq::Context::new();
+        let s = ctx.socket(zmq::ROUTER).unwrap();
+        s.set_linger(0).unwrap();
+        s.bind(&format!("tcp://127.0.0.1:{port}")).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    });
+    wait(|h| h.is_healthy()).await;
+    assert_eq!(
+        (
+            pool.stats().connecting_sockets,
+            pool.stats().connected_sockets
+        ),
+        (1, 1)
+    );
+    peer.join().unwrap();
+    wait(|h| matches!(h, HealthStatus::Unhealthy { .. })).await;
+    drop(lease);
+    pool.close(Duration::from_secs(1)).await;
+    let start = Instant::now();
+    while pool.stats().connecting_sockets != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the monitor outlived its socket"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -96,6 +96,16 @@ pub struct SocketOptions {
     pub heartbeat_interval: Option<Duration>,
     /// `ZMQ_HEARTBEAT_TIMEOUT`. Default libzmq's (the interval).
     pub heartbeat_timeout: Option<Duration>,
+    /// Watch connecting sockets with libzmq's socket monitor (one inproc
+    /// PAIR socket and one task per socket) so that health knows whether they
+    /// have a peer. Default on.
+    pub monitor: bool,
+    /// How long `send` waits for room on these sockets. Default the pool's
+    /// `send_timeout`.
+    pub send_timeout: Option<Duration>,
+    /// How long `recv` waits on these sockets. Default the pool's
+    /// `recv_timeout`.
+    pub recv_timeout: Option<Duration>,
 }
 
 impl Default for SocketOptions {
@@ -109,6 +119,9 @@ impl Default for SocketOptions {
             reconnect_interval: None,
             heartbeat_interval: None,
             heartbeat_timeout: None,
+            monitor: true,
+            send_timeout: None,
+            recv_timeout: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 mod config;
 mod error;
 mod manager;
+mod monitor;
 mod pool;
 mod socket;
 

@@ -8,6 +8,7 @@ use pool_core::Manager;
 
 use crate::config::{SocketConfig, SocketKind};
 use crate::error::ZmqError;
+use crate::monitor::Connectivity;
 use crate::socket::ZmqSocket;
 
 /// Makes the sockets of one configuration on the pool's shared context.
@@ -18,6 +19,7 @@ pub struct ZmqManager {
     name: Arc<str>,
     timeouts: (Duration, Duration),
     dropped: Arc<AtomicU64>,
+    connectivity: Arc<Connectivity>,
 }
 
 impl std::fmt::Debug for ZmqManager {
@@ -34,14 +36,20 @@ impl ZmqManager {
         context: zmq::Context,
         timeouts: (Duration, Duration),
         dropped: Arc<AtomicU64>,
+        connectivity: Arc<Connectivity>,
     ) -> Self {
         let name: Arc<str> = config.to_string().into();
+        let timeouts = (
+            config.options.send_timeout.unwrap_or(timeouts.0),
+            config.options.recv_timeout.unwrap_or(timeouts.1),
+        );
         ZmqManager {
             config,
             context,
             name,
             timeouts,
             dropped,
+            connectivity,
         }
     }
 
@@ -101,6 +109,9 @@ impl Manager for ZmqManager {
             what,
             source,
         })?;
+        if self.config.options.monitor && !self.config.bind {
+            crate::monitor::start(&socket, &self.context, &self.name, &self.connectivity);
+        }
         ZmqSocket::new(
             socket,
             self.name.clone(),

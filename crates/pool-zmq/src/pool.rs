@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::config::{SocketConfig, SocketKind, ZmqConfig};
 use crate::error::ZmqError;
 use crate::manager::ZmqManager;
+use crate::monitor::Connectivity;
 use crate::socket::Multipart;
 
 /// A leased socket: derefs to [`ZmqSocket`](crate::ZmqSocket), returned on
@@ -39,6 +40,7 @@ struct Inner {
     keyed: KeyedPool<SocketConfig, ZmqManager>,
     config: ZmqConfig,
     dropped: Arc<AtomicU64>,
+    connectivity: Arc<Connectivity>,
     context: Option<zmq::Context>,
 }
 
@@ -74,6 +76,12 @@ pub struct ZmqStats {
     pub configs: usize,
     /// Messages that arrived on an idle socket and were dropped.
     pub dropped_messages: u64,
+    /// Open sockets that connect (not bind), each watched by libzmq's socket
+    /// monitor.
+    pub connecting_sockets: usize,
+    /// Of which the peer is connected (ZMTP handshake done, no disconnect
+    /// since).
+    pub connected_sockets: usize,
 }
 
 impl ZmqPool {
@@ -92,14 +100,21 @@ impl ZmqPool {
     pub fn named(name: &str, config: ZmqConfig) -> Result<Self, ZmqError> {
         let context = zmq::Context::new();
         let dropped = Arc::new(AtomicU64::new(0));
-        let (ctx, counter) = (context.clone(), dropped.clone());
+        let connectivity = Arc::new(Connectivity::default());
+        let (ctx, counter, links) = (context.clone(), dropped.clone(), connectivity.clone());
         let timeouts = (config.send_timeout, config.recv_timeout);
         let keyed = KeyedPool::new(
             name,
             config.pool.clone(),
             config.max_total,
             move |c: &SocketConfig| {
-                ZmqManager::new(c.clone(), ctx.clone(), timeouts, counter.clone())
+                ZmqManager::new(
+                    c.clone(),
+                    ctx.clone(),
+                    timeouts,
+                    counter.clone(),
+                    links.clone(),
+                )
             },
         )?;
         Ok(ZmqPool {
@@ -108,6 +123,7 @@ impl ZmqPool {
                 keyed,
                 config,
                 dropped,
+                connectivity,
                 context: Some(context),
             }),
         })
@@ -224,6 +240,8 @@ impl ZmqPool {
             pool: Pool::stats(&self.inner.keyed),
             configs: self.inner.keyed.keys().len(),
             dropped_messages: self.inner.dropped.load(Relaxed),
+            connecting_sockets: self.inner.connectivity.open.load(Relaxed),
+            connected_sockets: self.inner.connectivity.connected.load(Relaxed),
         }
     }
 
@@ -310,8 +328,28 @@ impl Pool for ZmqPool {
 }
 
 impl Health for ZmqPool {
+    /// The engine's verdict, and connectivity from the socket monitors:
+    /// Unhealthy when no connecting socket has a peer, Degraded when some
+    /// lack one (a socket made a moment ago has not finished its handshake
+    /// yet).
     fn health(&self) -> HealthStatus {
-        self.inner.keyed.health()
+        let open = self.inner.connectivity.open.load(Relaxed);
+        let connected = self.inner.connectivity.connected.load(Relaxed).min(open);
+        let peers = if open == 0 || connected == open {
+            HealthStatus::Healthy
+        } else if connected == 0 {
+            HealthStatus::Unhealthy {
+                reason: format!("none of the {open} connecting sockets has a peer"),
+            }
+        } else {
+            HealthStatus::Degraded {
+                reason: format!(
+                    "{} of {open} connecting sockets have no peer",
+                    open - connected
+                ),
+            }
+        };
+        self.inner.keyed.health().worst(peers)
     }
 }
 

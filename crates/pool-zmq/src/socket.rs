@@ -18,7 +18,7 @@ use crate::error::ZmqError;
 /// A multipart message: its frames in order.
 pub type Multipart = Vec<Vec<u8>>;
 
-struct Fd(RawFd);
+pub(crate) struct Fd(RawFd);
 
 impl AsRawFd for Fd {
     fn as_raw_fd(&self) -> RawFd {
@@ -64,20 +64,11 @@ impl ZmqSocket {
         (send_timeout, recv_timeout): (Duration, Duration),
         dropped: Arc<AtomicU64>,
     ) -> Result<Self, ZmqError> {
-        let raw = socket.get_fd().map_err(|source| ZmqError::Zmq {
+        // SAFETY: `Drop` drops this `AsyncFd` before the socket.
+        let fd = unsafe { watch(&socket) }.map_err(|e| ZmqError::Usage {
             socket: name.to_string(),
-            what: "ZMQ_FD",
-            source,
+            reason: format!("cannot watch the socket's descriptor: {e}"),
         })?;
-        // SAFETY: `raw` is libzmq's signalling descriptor of `socket`, open
-        // until the socket is closed; `Drop` drops this `AsyncFd` (which
-        // deregisters it) before the socket, and `Fd` always returns `raw`.
-        let fd = unsafe { AsyncFd::register_with_interest(Fd(raw), Interest::READABLE) }.map_err(
-            |e| ZmqError::Usage {
-                socket: name.to_string(),
-                reason: format!("cannot watch the socket's descriptor: {}", e.into_parts().1),
-            },
-        )?;
         Ok(ZmqSocket {
             fd: Some(fd),
             socket: Some(socket),
@@ -125,31 +116,23 @@ impl ZmqSocket {
 
     /// Waits until `ZMQ_EVENTS` has `want`.
     async fn ready(&mut self, want: zmq::PollEvents) -> Result<(), ZmqError> {
-        loop {
-            match self.raw().get_events() {
-                Ok(events) if events.contains(want) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => return Err(self.zmq_error("ZMQ_EVENTS", e)),
-            }
-            let fd = self
-                .fd
-                .as_ref()
-                .expect("a ZmqSocket holds its descriptor until dropped");
-            let mut guard = match fd.readable().await {
-                Ok(guard) => guard,
-                Err(e) => {
-                    self.failed = true;
-                    return Err(ZmqError::Usage {
-                        socket: self.name.to_string(),
-                        reason: format!("waiting on the descriptor: {e}"),
-                    });
-                }
-            };
-            match self.raw().get_events() {
-                Ok(events) if events.contains(want) => return Ok(()),
-                // Said no after the read re-armed it: the next change signals.
-                Ok(_) => guard.clear_ready(),
-                Err(e) => return Err(self.zmq_error("ZMQ_EVENTS", e)),
+        let fd = self
+            .fd
+            .as_ref()
+            .expect("a ZmqSocket holds its descriptor until dropped");
+        let socket = self
+            .socket
+            .as_mut()
+            .expect("a ZmqSocket holds its socket until dropped");
+        match wait_for(fd, socket, want).await {
+            Ok(()) => Ok(()),
+            Err(Wait::Zmq(e)) => Err(self.zmq_error("ZMQ_EVENTS", e)),
+            Err(Wait::Io(e)) => {
+                self.failed = true;
+                Err(ZmqError::Usage {
+                    socket: self.name.to_string(),
+                    reason: format!("waiting on the descriptor: {e}"),
+                })
             }
         }
     }
@@ -286,6 +269,47 @@ impl ZmqSocket {
             socket: self.name.to_string(),
             reason,
         }
+    }
+}
+
+/// Why a wait for readiness failed.
+pub(crate) enum Wait {
+    Zmq(zmq::Error),
+    Io(std::io::Error),
+}
+
+/// Registers `socket`'s `ZMQ_FD` with the runtime.
+///
+/// # Safety
+/// The returned `AsyncFd` must be dropped before `socket` is closed.
+pub(crate) unsafe fn watch(socket: &zmq::Socket) -> Result<AsyncFd<Fd>, String> {
+    let raw = socket.get_fd().map_err(|e| e.to_string())?;
+    // SAFETY: `raw` is libzmq's signalling descriptor of `socket`, open until
+    // the socket is closed, which the caller does only after dropping this
+    // `AsyncFd` (which deregisters it); `Fd` always returns `raw`.
+    unsafe { AsyncFd::register_with_interest(Fd(raw), Interest::READABLE) }
+        .map_err(|e| e.into_parts().1.to_string())
+}
+
+/// Waits until `socket`'s `ZMQ_EVENTS` has `want`: read it first; await the
+/// descriptor; read it again, and clear the readiness only if it still says
+/// no (that read re-armed the descriptor, so the next change signals).
+/// (`&mut`: a `zmq::Socket` is `Send` but not `Sync`, so only an exclusive
+/// borrow can be held across the await of a task that may move threads.)
+pub(crate) async fn wait_for(
+    fd: &AsyncFd<Fd>,
+    socket: &mut zmq::Socket,
+    want: zmq::PollEvents,
+) -> Result<(), Wait> {
+    loop {
+        if socket.get_events().map_err(Wait::Zmq)?.contains(want) {
+            return Ok(());
+        }
+        let mut guard = fd.readable().await.map_err(Wait::Io)?;
+        if socket.get_events().map_err(Wait::Zmq)?.contains(want) {
+            return Ok(());
+        }
+        guard.clear_ready();
     }
 }
 

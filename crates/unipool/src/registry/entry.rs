@@ -445,12 +445,8 @@ fn build_zmq(spec: &PoolSpec) -> Result<pool_zmq::ZmqEndpoint, RegistryError> {
     if let Some(n) = spec.parsed("max_total", parse::positive)? {
         config.max_total = n;
     }
-    if let Some(t) = spec.parsed("send_timeout", parse::positive_duration)? {
-        config.send_timeout = t;
-    }
-    if let Some(t) = spec.parsed("recv_timeout", parse::positive_duration)? {
-        config.recv_timeout = t;
-    }
+    o.send_timeout = spec.parsed("send_timeout", parse::positive_duration)?;
+    o.recv_timeout = spec.parsed("recv_timeout", parse::positive_duration)?;
     if let Some(t) = spec.parsed("request_timeout", parse::positive_duration)? {
         config.request_timeout = t;
     }
