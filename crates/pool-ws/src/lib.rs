@@ -8,8 +8,10 @@
 //! [`WsPool::send_recv`] serves request/response peers, [`WsPool::subscribe`]
 //! streaming ones (reconnecting, resubscribing). See `docs/ws.md`.
 
+mod address;
 mod config;
 mod conn;
+mod endpoint;
 mod error;
 mod manager;
 mod pool;
@@ -19,9 +21,10 @@ mod tls;
 
 pub use config::WsConfig;
 pub use conn::{WsConnection, READ_POLL};
+pub use endpoint::WsEndpoint;
 pub use error::WsError;
 pub use manager::WsManager;
-pub use pool::{WsEndpoint, WsLease, WsPool};
+pub use pool::{WsLease, WsPool};
 pub use stats::WsStats;
 pub use subscribe::{Subscription, SubscriptionEvent};
 pub use tokio_tungstenite::tungstenite::Message;

@@ -33,7 +33,7 @@ pub struct WsManager {
 impl WsManager {
     pub(crate) fn new(url: &str, shared: Arc<Shared>) -> Self {
         let shown: Arc<str> = pool_core::util::redact_url(url).into();
-        let url = crate::pool::parse(url).map_err(|e| e.to_string());
+        let url = crate::address::parse(url).map_err(|e| e.to_string());
         WsManager { url, shown, shared }
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use pool_core::{BoxFuture, Health, HealthStatus, KeyedPool, Pool, PooledConnection, Stats};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::address::parse;
 use crate::config::WsConfig;
 use crate::error::WsError;
 use crate::manager::{Shared, WsManager};
@@ -195,34 +196,6 @@ impl Drop for Exchange<'_> {
     }
 }
 
-/// `url` parsed, or why it cannot be a WebSocket URL.
-pub(crate) fn parse(url: &str) -> Result<url::Url, WsError> {
-    let shown = || {
-        if url.contains('@') {
-            pool_core::util::redact_url(url)
-        } else {
-            format!("{url:?}")
-        }
-    };
-    let parsed = url::Url::parse(url).map_err(|e| WsError::InvalidUrl {
-        url: shown(),
-        reason: e.to_string(),
-    })?;
-    if !matches!(parsed.scheme(), "ws" | "wss") {
-        return Err(WsError::InvalidUrl {
-            url: shown(),
-            reason: format!("the scheme must be ws or wss, not `{}`", parsed.scheme()),
-        });
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(WsError::InvalidUrl {
-            url: shown(),
-            reason: "no host".into(),
-        });
-    }
-    Ok(parsed)
-}
-
 impl Pool for WsPool {
     fn name(&self) -> &str {
         &self.inner.name
@@ -248,76 +221,5 @@ impl Pool for WsPool {
 impl Health for WsPool {
     fn health(&self) -> HealthStatus {
         self.inner.keyed.health()
-    }
-}
-
-/// One URL of a [`WsPool`]: the pool's calls without the URL argument (what
-/// the umbrella's registry hands out for a declared `ws://` service).
-#[derive(Clone)]
-pub struct WsEndpoint {
-    pool: WsPool,
-    /// May hold a password: shown only through `redact_url`.
-    url: String,
-}
-
-impl fmt::Debug for WsEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WsEndpoint")
-            .field("pool", &self.pool)
-            .field("url", &self.url())
-            .finish()
-    }
-}
-
-impl WsPool {
-    /// The endpoint for `url`.
-    ///
-    /// # Errors
-    /// [`WsError::InvalidUrl`] as [`get`](Self::get).
-    pub fn endpoint(&self, url: &str) -> Result<WsEndpoint, WsError> {
-        parse(url)?;
-        Ok(WsEndpoint {
-            pool: self.clone(),
-            url: url.to_string(),
-        })
-    }
-}
-
-impl WsEndpoint {
-    /// [`WsPool::get`] for this URL.
-    ///
-    /// # Errors
-    /// As [`WsPool::get`].
-    pub async fn get(&self) -> Result<WsLease, WsError> {
-        self.pool.get(&self.url).await
-    }
-
-    /// [`WsPool::send_recv`] to this URL.
-    ///
-    /// # Errors
-    /// As [`WsPool::send_recv`].
-    pub async fn send_recv(&self, msg: impl Into<Message>) -> Result<Message, WsError> {
-        self.pool.send_recv(&self.url, msg).await
-    }
-
-    /// [`WsPool::subscribe`] to this URL.
-    ///
-    /// # Errors
-    /// As [`WsPool::subscribe`].
-    pub fn subscribe(
-        &self,
-        on_connect: impl Fn() -> Vec<Message> + Send + Sync + 'static,
-    ) -> Result<crate::Subscription, WsError> {
-        self.pool.subscribe(&self.url, on_connect)
-    }
-
-    /// The pool behind it.
-    pub fn pool(&self) -> &WsPool {
-        &self.pool
-    }
-
-    /// The URL, redacted.
-    pub fn url(&self) -> String {
-        pool_core::util::redact_url(&self.url)
     }
 }

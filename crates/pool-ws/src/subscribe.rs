@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::address::parse;
 use crate::error::WsError;
-use crate::pool::{parse, WsPool};
+use crate::pool::WsPool;
 
 /// What a [`Subscription`] yields.
 #[derive(Debug)]
