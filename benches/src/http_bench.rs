@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pool_http::{HttpConfig, HttpPool};
 use unipool_tests::http_server;
 
-use crate::report::{median, Report, Row};
+use crate::report::{median, ms, Report, Row, Run};
 
 const TASKS: usize = 64;
 
@@ -57,12 +57,6 @@ impl Target for PerRequest {
     }
 }
 
-struct Run {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
 async fn drive<T: Target>(t: &T, url: &str, total: usize) -> Run {
     let per = (total / TASKS).max(1);
     let start = Instant::now();
@@ -84,13 +78,7 @@ async fn drive<T: Target>(t: &T, url: &str, total: usize) -> Run {
     for task in tasks {
         all.extend(task.await.expect("task panicked"));
     }
-    let rps = all.len() as f64 / start.elapsed().as_secs_f64();
-    all.sort();
-    Run {
-        rps,
-        p50: all[all.len() / 2],
-        p99: all[(all.len() * 99 / 100).min(all.len() - 1)],
-    }
+    Run::from_latencies(all, start.elapsed())
 }
 
 /// One measured run and the connections the server accepted during it.
@@ -109,18 +97,8 @@ async fn run_counted<T: Target>(
 fn summarize(runs: Vec<(Run, usize)>, total: usize) -> (Run, f64) {
     let n = runs.len();
     let opened: usize = runs.iter().map(|(_, c)| c).sum();
-    let mut rps: Vec<f64> = runs.iter().map(|(r, _)| r.rps).collect();
-    let m = median(&mut rps);
-    let run = runs
-        .into_iter()
-        .map(|(r, _)| r)
-        .min_by(|a, b| (a.rps - m).abs().total_cmp(&(b.rps - m).abs()))
-        .expect("at least one run");
+    let run = Run::median_of(runs.into_iter().map(|(r, _)| r).collect());
     (run, opened as f64 * 1000.0 / (total * n) as f64)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 async fn bench(quick: bool, report: &mut Report, table: &mut String) {

@@ -66,6 +66,41 @@ fn target_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
 }
 
+/// One measured run of a request/response workload.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub rps: f64,
+    pub p50: std::time::Duration,
+    pub p99: std::time::Duration,
+}
+
+impl Run {
+    /// From every request's latency and the run's wall time.
+    pub fn from_latencies(mut all: Vec<std::time::Duration>, elapsed: std::time::Duration) -> Run {
+        let rps = all.len() as f64 / elapsed.as_secs_f64();
+        all.sort();
+        Run {
+            rps,
+            p50: all[all.len() / 2],
+            p99: all[(all.len() * 99 / 100).min(all.len() - 1)],
+        }
+    }
+
+    /// The run of median throughput.
+    pub fn median_of(runs: Vec<Run>) -> Run {
+        let mut rps: Vec<f64> = runs.iter().map(|r| r.rps).collect();
+        let m = median(&mut rps);
+        runs.into_iter()
+            .min_by(|a, b| (a.rps - m).abs().total_cmp(&(b.rps - m).abs()))
+            .expect("at least one run")
+    }
+}
+
+/// Milliseconds, for tables.
+pub fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 /// The median of `v` (sorted in place).
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

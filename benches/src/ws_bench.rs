@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use pool_ws::{Message, WsConfig, WsPool};
 
-use crate::report::{median, Report, Row};
+use crate::report::{median, ms, Report, Row, Run};
 
 const TASKS: usize = 32;
 const IDLE: usize = 1000;
@@ -118,12 +118,6 @@ enum Client {
     PerMessage,
 }
 
-struct Run {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
 async fn drive(client: Client, pool: &WsPool, url: &str, total: usize) -> Run {
     let per = (total / TASKS).max(1);
     let start = Instant::now();
@@ -166,13 +160,7 @@ async fn drive(client: Client, pool: &WsPool, url: &str, total: usize) -> Run {
     for t in tasks {
         all.extend(t.await.expect("task panicked"));
     }
-    let rps = all.len() as f64 / start.elapsed().as_secs_f64();
-    all.sort();
-    Run {
-        rps,
-        p50: all[all.len() / 2],
-        p99: all[(all.len() * 99 / 100).min(all.len() - 1)],
-    }
+    Run::from_latencies(all, start.elapsed())
 }
 
 type Plain =
@@ -191,10 +179,6 @@ async fn connect(url: &str, like: Option<WsConfig>) -> Plain {
         .await
         .expect("connect")
         .0
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn rss() -> u64 {
@@ -315,14 +299,7 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
         dv.push(d);
     }
     let vs_ceiling = median(&mut ratios);
-    let pick = |v: Vec<Run>| {
-        let mut r: Vec<f64> = v.iter().map(|r| r.rps).collect();
-        let m = median(&mut r);
-        v.into_iter()
-            .min_by(|a, b| (a.rps - m).abs().total_cmp(&(b.rps - m).abs()))
-            .expect("a run")
-    };
-    let (p, d) = (pick(pv), pick(dv));
+    let (p, d) = (Run::median_of(pv), Run::median_of(dv));
     let floor_total = total / 10;
     let before = server.handshakes();
     let f = drive(Client::PerMessage, &pool, &url, floor_total).await;

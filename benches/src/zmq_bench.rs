@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use pool_zmq::{SocketConfig, SocketKind, ZmqConfig, ZmqPool};
 
-use crate::report::{median, Report, Row};
+use crate::report::{median, ms, Report, Row, Run};
 
 const TASKS: usize = 16;
 
@@ -70,12 +70,6 @@ enum Client {
     PerRequest,
 }
 
-struct Run {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
 /// One request and its reply on a dedicated socket (no pool), awaited with
 /// the same readiness code as the pool's: a pool socket leased for the whole
 /// task, so that only the per-request lease differs.
@@ -125,17 +119,7 @@ async fn drive(client: Client, pool: &ZmqPool, cfg: &SocketConfig, total: usize)
     for t in tasks {
         all.extend(t.await.expect("task panicked"));
     }
-    let rps = all.len() as f64 / start.elapsed().as_secs_f64();
-    all.sort();
-    Run {
-        rps,
-        p50: all[all.len() / 2],
-        p99: all[(all.len() * 99 / 100).min(all.len() - 1)],
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+    Run::from_latencies(all, start.elapsed())
 }
 
 async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(), String> {
@@ -161,14 +145,7 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
         dv.push(d);
     }
     let vs_ceiling = median(&mut ratios);
-    let pick = |v: Vec<Run>| {
-        let mut r: Vec<f64> = v.iter().map(|r| r.rps).collect();
-        let m = median(&mut r);
-        v.into_iter()
-            .min_by(|a, b| (a.rps - m).abs().total_cmp(&(b.rps - m).abs()))
-            .expect("a run")
-    };
-    let (p, d) = (pick(pv), pick(dv));
+    let (p, d) = (Run::median_of(pv), Run::median_of(dv));
     let floor_total = total / 10;
     let f = drive(Client::PerRequest, &pool, &cfg, floor_total).await;
     let _ = writeln!(
