@@ -1,7 +1,12 @@
 //! # unipool
 //!
 //! One family of connection pools. This umbrella crate re-exports the engine
-//! ([`core`], also at the crate root) and, behind features, the protocol pools.
+//! ([`core`], also at the crate root) and, behind features, the protocol pools
+//! (`postgres`, `sqlite`, `redis`, `http`, `ws`, `zmq`). Its [`Registry`]
+//! builds every pool of a service from one configuration — a TOML file and
+//! `UNIPOOL_<NAME>_<KEY>` variables, read by [`RegistryConfig`] — hands them
+//! out by name, prewarms them, reports their health and stats, and closes
+//! them together (`docs/configuration.md`, `examples/service`).
 //!
 //! ```
 //! use unipool::{ConnectionPool, Manager};
