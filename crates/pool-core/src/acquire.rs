@@ -98,6 +98,9 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 if inner.is_closed() {
                     return Err(PoolError::Closed);
                 }
+                if inner.breaker.refuses().is_some() {
+                    return Err(inner.circuit_open());
+                }
                 let Some(timeout) = timeout else {
                     // `try_get`: open one for a later call if nobody waits. A miss
                     // is not an acquire timeout: the `timeouts` counter stays.

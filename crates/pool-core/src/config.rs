@@ -179,6 +179,9 @@ impl PoolConfig {
         if self.connect_timeout.is_zero() {
             return invalid("connect_timeout", "must be above zero".into());
         }
+        if self.breaker_open.is_zero() {
+            return invalid("breaker_open", "must be above zero".into());
+        }
         if self.reap_interval < MIN_REAP_INTERVAL {
             return invalid(
                 "reap_interval",

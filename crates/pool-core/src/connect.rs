@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::{ConnectFailure, LastError};
+use crate::error::{ConnectFailure, LastError, PoolError};
 use crate::inner::Inner;
 use crate::jitter::{backoff, unit_random};
 use crate::limit::Capacity;
@@ -71,6 +71,9 @@ impl<M: Manager> Inner<M> {
     /// Reserves capacity and a slot and spawns the connect; `opening` is already
     /// counted by the caller.
     fn start_open(&self) -> bool {
+        if !self.breaker.admits_connect() {
+            return false;
+        }
         if !self.reserve() {
             return false;
         }
@@ -123,6 +126,7 @@ impl<M: Manager> Inner<M> {
         match result {
             Ok(conn) => {
                 self.counters.created.fetch_add(1, Relaxed);
+                self.breaker.succeeded();
                 let created = Instant::now();
                 *lock(&self.last_connect_ok) = Some(created);
                 let now = self.clock.exact();
@@ -140,11 +144,16 @@ impl<M: Manager> Inner<M> {
             }
             Err(failure) => {
                 tracing::warn!(pool = %self.name, error = %failure, "connect failed");
-                self.record_error(&failure);
+                let message = self.record_error(&failure);
+                let open = self.breaker.failed(message);
                 // Fail fast (guarantee 5): the oldest waiter gets the cause now.
                 // It leaves the queue before the slot is freed, or freeing would
                 // start another connect on its behalf.
                 self.waiters.fail_oldest(failure.into_pool_error());
+                if open {
+                    // No connect will be tried for them until the probe.
+                    self.waiters.fail_all(|| self.circuit_open());
+                }
                 self.free(slot);
             }
         }
@@ -179,9 +188,21 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    fn record_error(&self, failure: &ConnectFailure<M::Error>) {
+    fn record_error(&self, failure: &ConnectFailure<M::Error>) -> LastError {
         let message: LastError = Arc::new(ErrorMessage(failure.to_string()));
-        *lock(&self.last_error) = Some((Instant::now(), message));
+        *lock(&self.last_error) = Some((Instant::now(), message.clone()));
+        message
+    }
+
+    /// The error of a `get()` refused by the open breaker (its state now;
+    /// `CircuitOpen` with nothing to report if it closed meanwhile).
+    pub(crate) fn circuit_open(&self) -> PoolError<M::Error> {
+        let open = self.breaker.refuses();
+        PoolError::CircuitOpen {
+            failures: open.as_ref().map_or(0, |o| o.failures),
+            last_error: open.as_ref().and_then(|o| o.last_error.clone()),
+            retry_in: open.map_or(Duration::ZERO, |o| o.retry_in),
+        }
     }
 
     /// The last connect failure, whenever it happened.

@@ -39,6 +39,18 @@ pub enum PoolError<E> {
     /// The pool was closed.
     #[error("the pool is closed")]
     Closed,
+    /// The circuit breaker is open (`breaker_threshold` connects failed in a
+    /// row): no connect is tried until `retry_in` has passed, and a `get()`
+    /// that finds no idle connection fails at once.
+    #[error("circuit open after {failures} failed connects in a row{}; next probe in {}", fmt_last(.last_error), fmt_duration(*.retry_in))]
+    CircuitOpen {
+        /// Connects failed in a row.
+        failures: u32,
+        /// The last of them.
+        last_error: Option<LastError>,
+        /// When the next probe connect may run.
+        retry_in: Duration,
+    },
 }
 
 impl<E> PoolError<E> {
@@ -57,6 +69,15 @@ impl<E> PoolError<E> {
             PoolError::ConnectTimeout { timeout } => PoolError::ConnectTimeout { timeout },
             PoolError::Backend(e) => PoolError::Backend(f(e)),
             PoolError::Closed => PoolError::Closed,
+            PoolError::CircuitOpen {
+                failures,
+                last_error,
+                retry_in,
+            } => PoolError::CircuitOpen {
+                failures,
+                last_error,
+                retry_in,
+            },
         }
     }
 }
@@ -70,6 +91,7 @@ impl<E: fmt::Display> fmt::Debug for PoolError<E> {
             PoolError::ConnectTimeout { .. } => write!(f, "ConnectTimeout({self})"),
             PoolError::Backend(e) => write!(f, "Backend({e})"),
             PoolError::Closed => f.write_str("Closed"),
+            PoolError::CircuitOpen { .. } => write!(f, "CircuitOpen({self})"),
         }
     }
 }

@@ -19,6 +19,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::breaker::Breaker;
 use crate::clock::{nanos_of, Clock};
 use crate::config::{PoolConfig, QueueMode};
 use crate::deadlines::{Deadlines, Expire};
@@ -54,6 +55,8 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) last_error: Mutex<Option<(Instant, LastError)>>,
     /// When a connect last succeeded (health: a failure older than it is over).
     pub(crate) last_connect_ok: Mutex<Option<Instant>>,
+    /// Opt-in: stops connects after `breaker_threshold` failures in a row.
+    pub(crate) breaker: Breaker,
     pub(crate) handle: Handle,
     /// Shared with the other sub-pools of a `KeyedPool`.
     pub(crate) total: Option<Arc<TotalLimit>>,
@@ -86,6 +89,7 @@ impl<M: Manager> Inner<M> {
             counters: Counters::new(),
             last_error: Mutex::new(None),
             last_connect_ok: Mutex::new(None),
+            breaker: Breaker::new(config.breaker_threshold, config.breaker_open),
             handle,
             total,
             me: me.clone(),

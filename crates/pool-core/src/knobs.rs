@@ -53,6 +53,13 @@ macro_rules! knob_table {
             /// First backoff between connect retries; doubles per attempt (cap
             /// 10 s), full jitter.
             retry_backoff: std::time::Duration = "100ms", "duration";
+            /// Connects failed in a row (retries included) that open the
+            /// circuit breaker: while open, a `get()` that finds no idle
+            /// connection fails at once with `CircuitOpen`. `0` = no breaker.
+            breaker_threshold: u32 = "0", "integer";
+            /// How long the breaker stays open before one probe connect is let
+            /// through (its success closes it, its failure opens it again).
+            breaker_open: std::time::Duration = "5s", "duration > 0";
         }
     };
 }

@@ -15,6 +15,7 @@
 mod acquire;
 #[cfg(feature = "bb8")]
 mod bb8_compat;
+mod breaker;
 mod builder;
 mod chain;
 mod clock;

@@ -33,6 +33,18 @@ impl<M: Manager> Inner<M> {
                 reason: "pool is closed".into(),
             };
         }
+        if let Some(open) = self.breaker.refuses() {
+            return HealthStatus::Unhealthy {
+                reason: format!(
+                    "circuit open after {} failed connects in a row{}; next probe in {:?}",
+                    open.failures,
+                    open.last_error
+                        .map(|e| format!(" (last: {e})"))
+                        .unwrap_or_default(),
+                    open.retry_in
+                ),
+            };
+        }
         let s = self.stats();
         let recent_failure = {
             let last = lock(&self.last_error);

@@ -263,6 +263,20 @@ impl<E> WaitQueue<E> {
         })
     }
 
+    /// The circuit breaker opened: every waiter fails now with `error()`
+    /// rather than waiting for connects that will not be tried.
+    pub(crate) fn fail_all(&self, error: impl Fn() -> PoolError<E>) {
+        let wakers: Vec<Waker> = self.transition(|l| {
+            l.q.drain(..)
+                .filter_map(|w| {
+                    *lock(&w.error) = Some(error());
+                    w.tell(FAILED)
+                })
+                .collect()
+        });
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
     /// The pool closed: every waiter fails with `Closed`.
     pub(crate) fn close_all(&self) {
         let wakers: Vec<Waker> =
