@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{self, Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -141,6 +141,11 @@ pub(crate) async fn acquire<'a, M: Manager>(
         };
         // Guard before await: from here on a cancelled caller returns the slot.
         let mut guard = PooledConnection::from_slot(PoolRef::Borrowed(pool), slot);
+        if guard.entry().generation != inner.generation.load(Ordering::Acquire) {
+            // Made before `evict_all` (old credentials): never handed out.
+            guard.close_as(CloseReason::Evicted);
+            continue;
+        }
         if guard.entry().fresh {
             guard.entry_mut().fresh = false;
             inner.counters.fresh_handouts.fetch_add(1, Relaxed);

@@ -15,6 +15,7 @@ use crate::limit::Capacity;
 use crate::lock::lock;
 use crate::manager::Manager;
 use crate::slots::{Entry, Vacant};
+use crate::stats::CloseReason;
 
 /// Cap of one retry backoff step.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -121,7 +122,19 @@ impl<M: Manager> Inner<M> {
     /// never abandons a half-open connection (guarantee 2), and the result goes to
     /// whoever waits longest.
     async fn open_into(self: Arc<Self>, slot: Vacant) {
-        let result = self.connect_with_retry().await;
+        let (result, generation) = loop {
+            let generation = self.generation.load(Acquire);
+            let result = self.connect_with_retry().await;
+            if generation == self.generation.load(Acquire) || self.is_closed() {
+                break (result, generation);
+            }
+            // `evict_all` ran while this connect was in flight: what it made
+            // (or why it failed) belongs to the old credentials. Made again.
+            if result.is_ok() {
+                self.counters.count_close(CloseReason::Evicted);
+            }
+            drop(result);
+        };
         self.opening.fetch_sub(1, SeqCst);
         match result {
             Ok(conn) => {
@@ -137,6 +150,7 @@ impl<M: Manager> Inner<M> {
                     last_used: now,
                     last_checked: now,
                     fresh: true,
+                    generation,
                 };
                 let slot = self.slots.fill(slot, entry);
                 self.mark_used(&slot);

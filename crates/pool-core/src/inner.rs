@@ -11,7 +11,7 @@
 //! - `opening` ≤ the waiters counted at the moment each connect is started, so a
 //!   burst never opens more than the demand it saw (guarantee 7, bb8 #221).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -57,6 +57,10 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) last_connect_ok: Mutex<Option<Instant>>,
     /// Opt-in: stops connects after `breaker_threshold` failures in a row.
     pub(crate) breaker: Breaker,
+    /// Bumped by `evict_all`: a connection of an older generation is never
+    /// handed out again. Read on every checkout, written only by `evict_all`,
+    /// so it sits on a line of its own.
+    pub(crate) generation: CachePadded<AtomicU64>,
     pub(crate) handle: Handle,
     /// Shared with the other sub-pools of a `KeyedPool`.
     pub(crate) total: Option<Arc<TotalLimit>>,
@@ -90,6 +94,7 @@ impl<M: Manager> Inner<M> {
             last_error: Mutex::new(None),
             last_connect_ok: Mutex::new(None),
             breaker: Breaker::new(config.breaker_threshold, config.breaker_open),
+            generation: CachePadded(AtomicU64::new(0)),
             handle,
             total,
             me: me.clone(),
@@ -210,6 +215,9 @@ impl<M: Manager> Inner<M> {
         if dirty || self.manager.is_broken(&mut entry.conn) {
             return self.close_taken(slot, CloseReason::Broken);
         }
+        if entry.generation != self.generation.load(Acquire) {
+            return self.close_taken(slot, CloseReason::Evicted);
+        }
         let now = self.clock.coarse();
         if now >= entry.expires {
             return self.close_taken(slot, CloseReason::Lifetime);
@@ -226,6 +234,18 @@ impl<M: Manager> Inner<M> {
             self.mark_used(&slot);
         }
         self.release(slot);
+    }
+
+    /// Retires every connection alive now and every connect in flight: idle
+    /// ones close now, the ones in use when returned, and a connect that began
+    /// before this call is discarded when it completes (and made again).
+    pub(crate) fn evict_all(&self) {
+        self.generation.fetch_add(1, SeqCst);
+        for idx in self.slots.idle_snapshot() {
+            if let Some(slot) = self.slots.try_take_idle(idx) {
+                self.close_taken(slot, CloseReason::Evicted);
+            }
+        }
     }
 
     /// Orders a keyed pool's connections by their last use, for the eviction of

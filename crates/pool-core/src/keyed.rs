@@ -172,6 +172,13 @@ where
         self.inner.total.max()
     }
 
+    /// [`ConnectionPool::evict_all`] on every sub-pool.
+    pub fn evict_all(&self) {
+        for p in self.sub_pools() {
+            p.evict_all();
+        }
+    }
+
     /// The sub-pool of `key` if it exists; never creates one (for callers that
     /// validate a key only when it is new).
     pub fn existing(&self, key: &K) -> Option<ConnectionPool<M>> {

@@ -210,6 +210,17 @@ impl<M: Manager> ConnectionPool<M> {
         self.inner.close(timeout).await
     }
 
+    /// Retires every connection alive now and every connect in flight, for a
+    /// credential rotation without a restart: idle connections close now, the
+    /// ones in use when returned, and a connect that began before this call is
+    /// discarded when it completes, whatever its result, and made again. Once
+    /// it returns, no `get()` hands out a connection made before it. With a
+    /// manager that reads its credentials on each connect, rotating is: update
+    /// the credentials, then call `evict_all` (docs/configuration.md).
+    pub fn evict_all(&self) {
+        self.inner.evict_all();
+    }
+
     /// `true` once `close` was called.
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()

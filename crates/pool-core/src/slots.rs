@@ -155,6 +155,8 @@ pub(crate) struct Entry<C> {
     pub(crate) last_checked: u64,
     /// Never handed out yet: no reset needed, and `reused` does not count it.
     pub(crate) fresh: bool,
+    /// The pool's generation when its connect began (`evict_all`).
+    pub(crate) generation: u64,
 }
 
 /// Per-slot storage plus what the reaper and eviction read without owning the slot.

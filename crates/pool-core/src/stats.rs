@@ -45,6 +45,9 @@ pub struct Stats {
     pub closed_lifetime: u64,
     /// Closed because `check` or `reset` failed or timed out.
     pub closed_check_failed: u64,
+    /// Closed (or discarded when its connect completed) because `evict_all`
+    /// retired its generation.
+    pub closed_evicted: u64,
     /// `get()`s that reused a connection handed out before.
     pub reused: u64,
     /// `reused / acquired_total` (0 when nothing was acquired).
@@ -71,6 +74,7 @@ impl Stats {
         self.closed_idle += o.closed_idle;
         self.closed_lifetime += o.closed_lifetime;
         self.closed_check_failed += o.closed_check_failed;
+        self.closed_evicted += o.closed_evicted;
         self.reused += o.reused;
         self.reuse_rate = ratio(self.reused, self.acquired_total);
     }
@@ -156,6 +160,8 @@ pub(crate) enum CloseReason {
     Idle,
     Lifetime,
     CheckFailed,
+    /// Made before the last `evict_all`.
+    Evicted,
     /// Detached by its holder, or closed because the pool is closed: no counter.
     Other,
 }
@@ -174,6 +180,7 @@ pub(crate) struct Counters {
     pub(crate) closed_idle: AtomicU64,
     pub(crate) closed_lifetime: AtomicU64,
     pub(crate) closed_check_failed: AtomicU64,
+    pub(crate) closed_evicted: AtomicU64,
 }
 
 impl Counters {
@@ -189,6 +196,7 @@ impl Counters {
             closed_idle: AtomicU64::new(0),
             closed_lifetime: AtomicU64::new(0),
             closed_check_failed: AtomicU64::new(0),
+            closed_evicted: AtomicU64::new(0),
         }
     }
 
@@ -199,6 +207,7 @@ impl Counters {
             CloseReason::Idle => &self.closed_idle,
             CloseReason::Lifetime => &self.closed_lifetime,
             CloseReason::CheckFailed => &self.closed_check_failed,
+            CloseReason::Evicted => &self.closed_evicted,
             CloseReason::Other => return,
         };
         counter.fetch_add(1, Relaxed);
@@ -218,6 +227,7 @@ impl Counters {
         s.closed_idle = self.closed_idle.load(Relaxed);
         s.closed_lifetime = self.closed_lifetime.load(Relaxed);
         s.closed_check_failed = self.closed_check_failed.load(Relaxed);
+        s.closed_evicted = self.closed_evicted.load(Relaxed);
         s.reused = s
             .acquired_total
             .saturating_sub(self.fresh_handouts.load(Relaxed));

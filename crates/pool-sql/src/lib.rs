@@ -31,7 +31,7 @@ mod sqlite;
 
 pub use error::{DbError, SqlError};
 #[cfg(feature = "postgres")]
-pub use pg::{PgConnection, PgManager, PgPool, PgPoolExt, RecyclePolicy};
+pub use pg::{PasswordProvider, PgConnection, PgManager, PgPool, PgPoolExt, RecyclePolicy};
 pub use pool_core::util::redact_url;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConnection, SqliteManager, SqlitePool, SqlitePoolExt, SqliteRow};

@@ -50,9 +50,14 @@ pub struct PgManager {
     config: tokio_postgres::Config,
     tls: Tls,
     policy: RecyclePolicy,
+    /// Read on every connect when set (credential rotation).
+    password: Option<PasswordProvider>,
     /// The URL with its password redacted, for logs and `Debug`.
     display: String,
 }
+
+/// Where each connect reads its password (see [`PgManager::password_provider`]).
+pub type PasswordProvider = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Statements prepared on one connection by the helpers, bounded so that ad-hoc
 /// SQL cannot grow it without limit.
@@ -182,6 +187,7 @@ impl PgManager {
             config,
             tls,
             policy: RecyclePolicy::Fast,
+            password: None,
             display,
         })
     }
@@ -199,8 +205,21 @@ impl PgManager {
             config,
             tls: Tls::None,
             policy: RecyclePolicy::Fast,
+            password: None,
             display,
         }
+    }
+
+    /// Reads the password from `provider` on every connect instead of the URL:
+    /// to rotate it without a restart, change what `provider` returns, then
+    /// call `evict_all()` on the pool — no caller receives a connection made
+    /// with the old password afterwards (docs/sql.md).
+    pub fn password_provider(
+        mut self,
+        provider: impl Fn() -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.password = Some(std::sync::Arc::new(provider));
+        self
     }
 
     /// Sets the recycle policy (default [`RecyclePolicy::Fast`]).
@@ -221,6 +240,7 @@ impl fmt::Debug for PgManager {
             .field("url", &self.display)
             .field("tls", &matches!(self.tls, Tls::Rustls(_)))
             .field("policy", &self.policy)
+            .field("password_provider", &self.password.is_some())
             .finish()
     }
 }
@@ -230,13 +250,23 @@ impl Manager for PgManager {
     type Error = DbError;
 
     async fn connect(&self) -> Result<PgConnection, DbError> {
+        let with_password;
+        let config = match &self.password {
+            Some(provider) => {
+                let mut c = self.config.clone();
+                c.password(provider());
+                with_password = c;
+                &with_password
+            }
+            None => &self.config,
+        };
         let (client, driver) = match &self.tls {
             Tls::None => {
-                let (client, conn) = self.config.connect(NoTls).await?;
+                let (client, conn) = config.connect(NoTls).await?;
                 (client, tokio::spawn(drive(conn)))
             }
             Tls::Rustls(tls) => {
-                let (client, conn) = self.config.connect(tls.clone()).await?;
+                let (client, conn) = config.connect(tls.clone()).await?;
                 (client, tokio::spawn(drive(conn)))
             }
         };

@@ -5,7 +5,7 @@ mod manager;
 mod tls;
 
 pub use helpers::PgPoolExt;
-pub use manager::{PgConnection, PgManager, RecyclePolicy};
+pub use manager::{PasswordProvider, PgConnection, PgManager, RecyclePolicy};
 
 /// A pool of PostgreSQL connections.
 pub type PgPool = pool_core::ConnectionPool<PgManager>;
