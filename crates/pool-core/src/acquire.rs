@@ -186,6 +186,28 @@ pub(crate) async fn acquire<'a, M: Manager>(
             }
             guard.set_dirty(false);
         }
+        if let Some(hook) = &inner.hooks.before_checkout {
+            // Boxed, in a function of its own: without the hook, `get()`
+            // carries none of its state.
+            if !Box::pin(before_checkout(
+                inner,
+                hook,
+                &mut guard,
+                &mut started,
+                timeout,
+            ))
+            .await
+            {
+                guard.close_as(CloseReason::CheckFailed);
+                if let Some(timeout) = timeout {
+                    let start = started.instant();
+                    if start.elapsed() >= timeout {
+                        return Err(timed_out(inner, start));
+                    }
+                }
+                continue;
+            }
+        }
         inner.slots.count_handout(guard.slot());
         if let Some(got) = waited {
             inner.counters.acquired_waited.fetch_add(1, Relaxed);
@@ -227,6 +249,30 @@ async fn check<M: Manager>(
     }
     guard.entry_mut().last_checked = now;
     true
+}
+
+/// Runs the `before_checkout` hook under [`io_deadline`]; `false`: refused
+/// (failed or timed out), the connection is to be closed.
+#[inline(never)]
+async fn before_checkout<M: Manager>(
+    inner: &Inner<M>,
+    hook: &crate::hooks::Hook<M>,
+    guard: &mut PooledConnection<'_, M>,
+    started: &mut Started<'_>,
+    timeout: Option<Duration>,
+) -> bool {
+    guard.set_dirty(true);
+    let deadline = || io_deadline(inner, started, timeout);
+    let accepted = matches!(
+        lazy_timeout(deadline, hook(&mut **guard)).await,
+        Some(Ok(()))
+    );
+    if accepted {
+        guard.set_dirty(false);
+    } else {
+        tracing::debug!(pool = %inner.name, "before_checkout refused the connection; closing it");
+    }
+    accepted
 }
 
 fn timed_out<M: Manager>(inner: &Inner<M>, start: Instant) -> PoolError<M::Error> {

@@ -7,6 +7,8 @@ use tokio::runtime::Handle;
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, PoolConfig};
+use crate::health::BoxFuture;
+use crate::hooks::Hooks;
 use crate::inner::Inner;
 use crate::knobs::knob_table;
 use crate::limit::TotalLimit;
@@ -16,39 +18,45 @@ use crate::reaper;
 
 /// Builds a [`ConnectionPool`]. Every setter mirrors a [`PoolConfig`] field (see
 /// there for defaults); nothing is checked until [`build`](Self::build).
-pub struct Builder<M> {
+pub struct Builder<M: Manager> {
     config: PoolConfig,
     name: Option<String>,
-    // `fn() -> M`: the builder neither owns nor shares an `M`, so it is Send and
-    // Sync whatever `M` is; the parameter only lets `ConnectionPool::builder()` infer it.
+    hooks: Hooks<M>,
+    // `fn() -> M`: the builder neither owns nor shares an `M`; the parameter
+    // only lets `ConnectionPool::builder()` infer it.
     _manager: PhantomData<fn() -> M>,
 }
 
-impl<M> Default for Builder<M> {
+impl<M: Manager> Default for Builder<M> {
     fn default() -> Self {
         Builder {
             config: PoolConfig::default(),
             name: None,
+            hooks: Hooks::default(),
             _manager: PhantomData,
         }
     }
 }
 
-impl<M> Clone for Builder<M> {
+impl<M: Manager> Clone for Builder<M> {
     fn clone(&self) -> Self {
         Builder {
             config: self.config.clone(),
             name: self.name.clone(),
+            hooks: self.hooks.clone(),
             _manager: PhantomData,
         }
     }
 }
 
-impl<M> std::fmt::Debug for Builder<M> {
+impl<M: Manager> std::fmt::Debug for Builder<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Builder")
             .field("config", &self.config)
             .field("name", &self.name)
+            .field("after_connect", &self.hooks.after_connect.is_some())
+            .field("before_checkout", &self.hooks.before_checkout.is_some())
+            .field("after_return", &self.hooks.after_return.is_some())
             .finish()
     }
 }
@@ -83,8 +91,71 @@ impl<M: Manager> Builder<M> {
         Builder {
             config,
             name: None,
+            hooks: Hooks::default(),
             _manager: PhantomData,
         }
+    }
+
+    /// Runs `hook` on every new connection, under `connect_timeout`, before it
+    /// is handed out or kept: its failure fails the connect, at once (the
+    /// caller gets the hook's error; retried only if the manager calls it
+    /// transient). For session setup: `SET search_path`, a handshake.
+    ///
+    /// ```
+    /// # use pool_core::{ConnectionPool, Manager};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(0) }
+    /// #     async fn check(&self, _: &mut u64) -> Result<(), std::io::Error> { Ok(()) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = ConnectionPool::builder()
+    ///     .after_connect(|n: &mut u64| Box::pin(async move { *n = 42; Ok(()) }))
+    ///     .build(Numbers)?;
+    /// assert_eq!(*pool.get().await?, 42);
+    /// # Ok(()) }
+    /// ```
+    pub fn after_connect<F>(mut self, hook: F) -> Self
+    where
+        F: for<'c> Fn(&'c mut M::Connection) -> BoxFuture<'c, Result<(), M::Error>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_connect = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` before each checkout (after `reset` and `check`), under
+    /// `connect_timeout` and within the caller's `acquire_timeout`: its failure
+    /// closes that connection and the next one is tried; the caller's slot is
+    /// not lost.
+    pub fn before_checkout<F>(mut self, hook: F) -> Self
+    where
+        F: for<'c> Fn(&'c mut M::Connection) -> BoxFuture<'c, Result<(), M::Error>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.before_checkout = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` after each return, on a task (the return never waits for
+    /// it), under `connect_timeout`: its failure closes the connection instead
+    /// of keeping it. Until it finishes the connection is counted in use.
+    pub fn after_return<F>(mut self, hook: F) -> Self
+    where
+        F: for<'c> Fn(&'c mut M::Connection) -> BoxFuture<'c, Result<(), M::Error>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_return = Some(Arc::new(hook));
+        self
     }
 
     /// The pool's name in logs, stats and health reports. Default: the manager's kind.
@@ -122,7 +193,15 @@ impl<M: Manager> Builder<M> {
         clock: Arc<Clock>,
     ) -> ConnectionPool<M> {
         let name = self.name.unwrap_or_else(|| manager.kind().to_string());
-        let inner = Inner::new(manager, self.config, name, handle, total.clone(), clock);
+        let inner = Inner::new(
+            manager,
+            self.config,
+            name,
+            handle,
+            total.clone(),
+            clock,
+            self.hooks,
+        );
         if let Some(total) = total {
             let weak: std::sync::Weak<dyn crate::limit::Capacity> = Arc::downgrade(&inner) as _;
             total.register(weak);

@@ -180,7 +180,10 @@ impl<M: Manager> Inner<M> {
             let timeout = self.config.connect_timeout;
             let (failure, transient) =
                 match tokio::time::timeout(timeout, self.manager.connect()).await {
-                    Ok(Ok(conn)) => return Ok(conn),
+                    Ok(Ok(conn)) => match self.after_connect(conn).await {
+                        Ok(conn) => return Ok(conn),
+                        Err(failure) => failure,
+                    },
                     Ok(Err(e)) => {
                         let transient = self.manager.is_transient(&e);
                         (ConnectFailure::Backend(e), transient)
@@ -199,6 +202,26 @@ impl<M: Manager> Inner<M> {
             tracing::debug!(pool = %self.name, attempt, ?backoff, "retrying connect");
             tokio::time::sleep(backoff).await;
             attempt += 1;
+        }
+    }
+
+    /// The `after_connect` hook, if any, under its own `connect_timeout`: its
+    /// failure is the connect's (with whether to retry it).
+    async fn after_connect(
+        &self,
+        mut conn: M::Connection,
+    ) -> Result<M::Connection, (ConnectFailure<M::Error>, bool)> {
+        let Some(hook) = &self.hooks.after_connect else {
+            return Ok(conn);
+        };
+        let timeout = self.config.connect_timeout;
+        match tokio::time::timeout(timeout, hook(&mut conn)).await {
+            Ok(Ok(())) => Ok(conn),
+            Ok(Err(e)) => {
+                let transient = self.manager.is_transient(&e);
+                Err((ConnectFailure::Backend(e), transient))
+            }
+            Err(_) => Err((ConnectFailure::Timeout(timeout), true)),
         }
     }
 

@@ -24,6 +24,7 @@ use crate::clock::{nanos_of, Clock};
 use crate::config::{PoolConfig, QueueMode};
 use crate::deadlines::{Deadlines, Expire};
 use crate::error::LastError;
+use crate::hooks::Hooks;
 use crate::limit::{Capacity, TotalLimit};
 use crate::manager::Manager;
 use crate::padded::CachePadded;
@@ -61,6 +62,8 @@ pub(crate) struct Inner<M: Manager> {
     /// handed out again. Read on every checkout, written only by `evict_all`,
     /// so it sits on a line of its own.
     pub(crate) generation: CachePadded<AtomicU64>,
+    /// The user's async steps (`after_connect`, `before_checkout`, `after_return`).
+    pub(crate) hooks: Hooks<M>,
     pub(crate) handle: Handle,
     /// Shared with the other sub-pools of a `KeyedPool`.
     pub(crate) total: Option<Arc<TotalLimit>>,
@@ -78,6 +81,7 @@ impl<M: Manager> Inner<M> {
         handle: Handle,
         total: Option<Arc<TotalLimit>>,
         clock: Arc<Clock>,
+        hooks: Hooks<M>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Inner {
             manager,
@@ -95,6 +99,7 @@ impl<M: Manager> Inner<M> {
             last_connect_ok: Mutex::new(None),
             breaker: Breaker::new(config.breaker_threshold, config.breaker_open),
             generation: CachePadded(AtomicU64::new(0)),
+            hooks,
             handle,
             total,
             me: me.clone(),
@@ -207,10 +212,20 @@ impl<M: Manager> Inner<M> {
     /// Returns a connection from its holder: closed if broken, expired, dirty or
     /// the pool is closed; otherwise released for reuse.
     /// `touch` = false keeps `last_used` (the reaper's probe is not a use).
-    pub(crate) fn checkin(&self, mut slot: Held, dirty: bool, touch: bool) {
+    pub(crate) fn checkin(&self, slot: Held, dirty: bool, touch: bool) {
         if self.config.leak_threshold.is_some() {
             self.slots.meta(slot.index()).held_since.store(0, Relaxed);
         }
+        if touch && self.hooks.after_return.is_some() {
+            return self.spawn_after_return(slot, dirty);
+        }
+        self.finish_checkin(slot, dirty, touch);
+    }
+
+    /// The return itself: closed if broken, dirty, of an evicted generation,
+    /// expired (or a starved keyed pool needs the room); else released.
+    #[inline(always)]
+    fn finish_checkin(&self, mut slot: Held, dirty: bool, touch: bool) {
         let entry = self.slots.entry_mut(&mut slot);
         if dirty || self.manager.is_broken(&mut entry.conn) {
             return self.close_taken(slot, CloseReason::Broken);
@@ -234,6 +249,39 @@ impl<M: Manager> Inner<M> {
             self.mark_used(&slot);
         }
         self.release(slot);
+    }
+
+    /// Hands a returned connection to a task that runs `after_return` (only
+    /// with the hook installed: the plain return neither counts references nor
+    /// spawns).
+    #[cold]
+    fn spawn_after_return(&self, slot: Held, dirty: bool) {
+        match (self.hooks.after_return.clone(), self.me.upgrade()) {
+            (Some(hook), Some(me)) => {
+                self.handle
+                    .spawn(async move { me.after_return(slot, dirty, hook).await });
+            }
+            _ => self.finish_checkin(slot, dirty, true),
+        }
+    }
+
+    /// The `after_return` hook, under `connect_timeout`, on a connection that
+    /// is not broken; then the return goes on, or the connection closes if the
+    /// hook failed.
+    async fn after_return(&self, mut slot: Held, dirty: bool, hook: crate::hooks::Hook<M>) {
+        let entry = self.slots.entry_mut(&mut slot);
+        if dirty || self.manager.is_broken(&mut entry.conn) {
+            return self.close_taken(slot, CloseReason::Broken);
+        }
+        let ok = matches!(
+            tokio::time::timeout(self.config.connect_timeout, hook(&mut entry.conn)).await,
+            Ok(Ok(()))
+        );
+        if ok {
+            self.finish_checkin(slot, false, true);
+        } else {
+            self.close_taken(slot, CloseReason::Broken);
+        }
     }
 
     /// Retires every connection alive now and every connect in flight: idle

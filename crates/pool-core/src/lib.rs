@@ -26,6 +26,7 @@ mod dyn_pool;
 mod error;
 mod guard;
 mod health;
+mod hooks;
 mod inner;
 mod jitter;
 mod keyed;

@@ -18,8 +18,10 @@ pub(crate) struct Entry {
     pub(crate) handle: Handle,
 }
 
-/// The pool itself, by kind.
+/// The pool itself, by kind. One per pool, built once: the size of the
+/// largest variant does not matter.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Handle {
     #[cfg(feature = "postgres")]
     Postgres(pool_sql::PgPool),
