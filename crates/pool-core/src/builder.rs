@@ -158,6 +158,21 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// The configuration and hooks (a keyed pool hands them to its sub-pools).
+    pub(crate) fn into_parts(self) -> (PoolConfig, Hooks<M>) {
+        (self.config, self.hooks)
+    }
+
+    /// A builder from a configuration and hooks.
+    pub(crate) fn from_parts(config: PoolConfig, hooks: Hooks<M>) -> Self {
+        Builder {
+            config,
+            name: None,
+            hooks,
+            _manager: PhantomData,
+        }
+    }
+
     /// The pool's name in logs, stats and health reports. Default: the manager's kind.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());

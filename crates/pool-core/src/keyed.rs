@@ -13,6 +13,7 @@ use crate::dyn_pool::Pool;
 use crate::error::PoolError;
 use crate::guard::PooledConnection;
 use crate::health::{BoxFuture, Health, HealthStatus};
+use crate::hooks::Hooks;
 use crate::limit::TotalLimit;
 use crate::lock::{read, write};
 use crate::manager::Manager;
@@ -38,6 +39,8 @@ pub struct KeyedPool<K, M: Manager> {
 struct KeyedInner<K, M: Manager> {
     name: String,
     config: PoolConfig,
+    /// Given to every sub-pool.
+    hooks: Hooks<M>,
     make_manager: Box<MakeManager<K, M>>,
     /// The sub-pools; written only when a key is first seen or removed.
     pools: RwLock<HashMap<K, ConnectionPool<M>>>,
@@ -75,6 +78,22 @@ where
         max_total: usize,
         make_manager: impl Fn(&K) -> M + Send + Sync + 'static,
     ) -> Result<Self, ConfigError> {
+        Self::from_builder(name, Builder::from_config(config), max_total, make_manager)
+    }
+
+    /// Like [`new`](Self::new), from a [`Builder`]: its configuration and its
+    /// hooks (`after_connect`, `before_checkout`, `after_return`) apply to every
+    /// sub-pool; its name is not used (`name` is).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn from_builder(
+        name: impl Into<String>,
+        builder: Builder<M>,
+        max_total: usize,
+        make_manager: impl Fn(&K) -> M + Send + Sync + 'static,
+    ) -> Result<Self, ConfigError> {
+        let (config, hooks) = builder.into_parts();
         config.validate()?;
         if max_total == 0 {
             return Err(ConfigError::Invalid {
@@ -99,6 +118,7 @@ where
             inner: Arc::new(KeyedInner {
                 name: name.into(),
                 config,
+                hooks,
                 make_manager: Box::new(make_manager),
                 pools: RwLock::new(HashMap::new()),
                 total: Arc::new(TotalLimit::new(max_total)),
@@ -141,7 +161,7 @@ where
             return Ok(p.clone());
         }
         let manager = (self.inner.make_manager)(key);
-        let pool = Builder::from_config(self.inner.config.clone())
+        let pool = Builder::from_parts(self.inner.config.clone(), self.inner.hooks.clone())
             .name(format!("{}[{key:?}]", self.inner.name))
             .start(
                 manager,

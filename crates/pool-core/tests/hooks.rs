@@ -163,3 +163,26 @@ async fn after_return_may_discard() {
     assert_eq!(counts.connects(), 2);
     assert_eq!(Pool::stats(&pool).closed_broken, 1);
 }
+
+/// A keyed pool built from a `Builder` gives its hooks to every sub-pool.
+#[tokio::test(start_paused = true)]
+async fn a_keyed_pool_gives_its_hooks_to_every_key() {
+    use pool_core::KeyedPool;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let builder = ConnectionPool::builder().max_size(2).after_connect({
+        let seen = seen.clone();
+        move |c: &mut Conn| {
+            seen.lock().unwrap().push(c.id);
+            Box::pin(async { Ok(()) })
+        }
+    });
+    let pool = KeyedPool::from_builder("keyed", builder, 10, |_: &u8| TestManager::new()).unwrap();
+    for key in 0..3u8 {
+        drop(pool.get(&key).await.unwrap());
+    }
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        3,
+        "one connect per key, each through the hook"
+    );
+}
