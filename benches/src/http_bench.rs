@@ -59,26 +59,19 @@ impl Target for PerRequest {
 
 async fn drive<T: Target>(t: &T, url: &str, total: usize) -> Run {
     let per = (total / TASKS).max(1);
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|_| {
-            let (t, url) = (t.clone(), url.to_string());
-            tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(per);
-                for _ in 0..per {
-                    let s = Instant::now();
-                    t.get(&url).await;
-                    lat.push(s.elapsed());
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut all = Vec::with_capacity(total);
-    for task in tasks {
-        all.extend(task.await.expect("task panicked"));
-    }
-    Run::from_latencies(all, start.elapsed())
+    Run::measure(TASKS, |_| {
+        let (t, url) = (t.clone(), url.to_string());
+        async move {
+            let mut lat = Vec::with_capacity(per);
+            for _ in 0..per {
+                let s = Instant::now();
+                t.get(&url).await;
+                lat.push(s.elapsed());
+            }
+            lat
+        }
+    })
+    .await
 }
 
 /// One measured run and the connections the server accepted during it.

@@ -86,6 +86,21 @@ impl Run {
         }
     }
 
+    /// Runs `tasks` tasks at once, each made by `task(i)` and returning the
+    /// latencies of its requests; the run over all of them.
+    pub async fn measure<F>(tasks: usize, task: impl Fn(usize) -> F) -> Run
+    where
+        F: std::future::Future<Output = Vec<std::time::Duration>> + Send + 'static,
+    {
+        let start = std::time::Instant::now();
+        let handles: Vec<_> = (0..tasks).map(|i| tokio::spawn(task(i))).collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.await.expect("task panicked"));
+        }
+        Run::from_latencies(all, start.elapsed())
+    }
+
     /// The run of median throughput.
     pub fn median_of(runs: Vec<Run>) -> Run {
         let mut rps: Vec<f64> = runs.iter().map(|r| r.rps).collect();

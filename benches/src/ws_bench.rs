@@ -120,47 +120,40 @@ enum Client {
 
 async fn drive(client: Client, pool: &WsPool, url: &str, total: usize) -> Run {
     let per = (total / TASKS).max(1);
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|i| {
-            let (pool, url) = (pool.clone(), url.to_string());
-            tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(per);
-                let mut own = match client {
-                    Client::Dedicated => Some(connect(&url, Some(pool.config().clone())).await),
-                    _ => None,
-                };
-                for n in 0..per {
-                    let msg = Message::text(format!("{i}:{n}"));
-                    let s = Instant::now();
-                    match client {
-                        Client::Pool => {
-                            let reply = pool.send_recv(&url, msg).await.expect("send_recv");
-                            assert!(reply.is_text());
-                        }
-                        Client::Dedicated => {
-                            let ws = own.as_mut().expect("own connection");
-                            ws.send(msg).await.expect("send");
-                            ws.next().await.expect("reply").expect("reply");
-                        }
-                        Client::PerMessage => {
-                            let mut ws = connect(&url, None).await;
-                            ws.send(msg).await.expect("send");
-                            ws.next().await.expect("reply").expect("reply");
-                            let _ = ws.close(None).await;
-                        }
+    Run::measure(TASKS, |i| {
+        let (pool, url) = (pool.clone(), url.to_string());
+        async move {
+            let mut lat = Vec::with_capacity(per);
+            let mut own = match client {
+                Client::Dedicated => Some(connect(&url, Some(pool.config().clone())).await),
+                _ => None,
+            };
+            for n in 0..per {
+                let msg = Message::text(format!("{i}:{n}"));
+                let s = Instant::now();
+                match client {
+                    Client::Pool => {
+                        let reply = pool.send_recv(&url, msg).await.expect("send_recv");
+                        assert!(reply.is_text());
                     }
-                    lat.push(s.elapsed());
+                    Client::Dedicated => {
+                        let ws = own.as_mut().expect("own connection");
+                        ws.send(msg).await.expect("send");
+                        ws.next().await.expect("reply").expect("reply");
+                    }
+                    Client::PerMessage => {
+                        let mut ws = connect(&url, None).await;
+                        ws.send(msg).await.expect("send");
+                        ws.next().await.expect("reply").expect("reply");
+                        let _ = ws.close(None).await;
+                    }
                 }
-                lat
-            })
-        })
-        .collect();
-    let mut all = Vec::with_capacity(total);
-    for t in tasks {
-        all.extend(t.await.expect("task panicked"));
-    }
-    Run::from_latencies(all, start.elapsed())
+                lat.push(s.elapsed());
+            }
+            lat
+        }
+    })
+    .await
 }
 
 type Plain =
@@ -181,16 +174,6 @@ async fn connect(url: &str, like: Option<WsConfig>) -> Plain {
         .0
 }
 
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 /// `ws-memory KIND URL`, in a process of its own: the resident memory that
 /// `IDLE` idle connections add, per connection, each after one small round
 /// trip (as every idle connection of a pool has; tungstenite fills its read
@@ -199,14 +182,14 @@ fn rss() -> u64 {
 pub fn memory_child(kind: &str, url: &str) {
     let rt = crate::report::runtime().expect("runtime");
     let per = rt.block_on(async {
-        let before = rss();
+        let before = unipool_tests::rss();
         if kind == "pool" {
             let mut config = WsConfig::default();
             config.pool.max_size = IDLE;
             config.max_total = IDLE;
             config.pool.acquire_timeout = Duration::from_secs(60);
             let pool = WsPool::new(config).expect("pool");
-            let before = rss();
+            let before = unipool_tests::rss();
             let mut leases = Vec::with_capacity(IDLE);
             for _ in 0..IDLE {
                 let mut lease = pool.get(url).await.expect("lease");
@@ -216,7 +199,7 @@ pub fn memory_child(kind: &str, url: &str) {
             }
             drop(leases);
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let after = rss();
+            let after = unipool_tests::rss();
             assert_eq!(pool.stats().pool.idle, IDLE);
             after.saturating_sub(before)
         } else {
@@ -228,7 +211,7 @@ pub fn memory_child(kind: &str, url: &str) {
                 raw.push(ws);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            rss().saturating_sub(before)
+            unipool_tests::rss().saturating_sub(before)
         }
     });
     println!("{}", per as f64 / IDLE as f64);

@@ -1,67 +1,17 @@
 //! `bench zmq`: pooled REQ sockets against a new socket per request (the
 //! floor) and one dedicated REQ socket per task (the ceiling), 16 tasks, each
-//! request echoed by an in-process ROUTER peer (its own thread and context).
+//! request echoed by an in-process ROUTER peer (its own thread and context:
+//! the tests' `ZmqPeer`).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pool_zmq::{SocketConfig, SocketKind, ZmqConfig, ZmqPool};
+use unipool_tests::zmq_peer::{Echo, ZmqPeer};
 
 use crate::report::{median, ms, Report, Row, Run};
 
 const TASKS: usize = 16;
-
-/// A ROUTER echo on its own thread; stopped on drop.
-struct Peer {
-    endpoint: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Peer {
-    fn start() -> Peer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let endpoint = format!("tcp://127.0.0.1:{port}");
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = {
-            let (endpoint, stop) = (endpoint.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let ctx = zmq::Context::new();
-                let s = ctx.socket(zmq::ROUTER).expect("router");
-                s.set_linger(0).expect("linger");
-                s.set_rcvtimeo(50).expect("rcvtimeo");
-                s.bind(&endpoint).expect("bind");
-                tx.send(()).expect("ready");
-                while !stop.load(SeqCst) {
-                    if let Ok(parts) = s.recv_multipart(0) {
-                        let _ = s.send_multipart(parts, 0);
-                    }
-                }
-            })
-        };
-        rx.recv().expect("peer ready");
-        Peer {
-            endpoint,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.stop.store(true, SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Client {
@@ -75,55 +25,48 @@ enum Client {
 /// task, so that only the per-request lease differs.
 async fn drive(client: Client, pool: &ZmqPool, cfg: &SocketConfig, total: usize) -> Run {
     let per = (total / TASKS).max(1);
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|i| {
-            let (pool, cfg) = (pool.clone(), cfg.clone());
-            tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(per);
-                let mut own = match client {
-                    Client::Dedicated => Some(pool.get(&cfg).await.expect("socket")),
-                    _ => None,
-                };
-                for n in 0..per {
-                    let msg = format!("{i}:{n}").into_bytes();
-                    let s = Instant::now();
-                    match client {
-                        Client::Pool => {
-                            pool.request(&cfg, [msg]).await.expect("request");
-                        }
-                        Client::Dedicated => {
-                            let sock = own.as_mut().expect("own socket");
-                            sock.send([msg]).await.expect("send");
-                            sock.recv().await.expect("reply");
-                        }
-                        Client::PerRequest => {
-                            // A socket per request, as the code it replaces did;
-                            // the context is shared (a context per call is
-                            // slower still), and no monitor (that code had none).
-                            let mut bare = cfg.clone();
-                            bare.options.monitor = false;
-                            let mut sock = pool.get(&bare).await.expect("socket");
-                            sock.send([msg]).await.expect("send");
-                            sock.recv().await.expect("reply");
-                            sock.retire();
-                        }
+    Run::measure(TASKS, |i| {
+        let (pool, cfg) = (pool.clone(), cfg.clone());
+        async move {
+            let mut lat = Vec::with_capacity(per);
+            let mut own = match client {
+                Client::Dedicated => Some(pool.get(&cfg).await.expect("socket")),
+                _ => None,
+            };
+            for n in 0..per {
+                let msg = format!("{i}:{n}").into_bytes();
+                let s = Instant::now();
+                match client {
+                    Client::Pool => {
+                        pool.request(&cfg, [msg]).await.expect("request");
                     }
-                    lat.push(s.elapsed());
+                    Client::Dedicated => {
+                        let sock = own.as_mut().expect("own socket");
+                        sock.send([msg]).await.expect("send");
+                        sock.recv().await.expect("reply");
+                    }
+                    Client::PerRequest => {
+                        // A socket per request, as the code it replaces did;
+                        // the context is shared (a context per call is
+                        // slower still), and no monitor (that code had none).
+                        let mut bare = cfg.clone();
+                        bare.options.monitor = false;
+                        let mut sock = pool.get(&bare).await.expect("socket");
+                        sock.send([msg]).await.expect("send");
+                        sock.recv().await.expect("reply");
+                        sock.retire();
+                    }
                 }
-                lat
-            })
-        })
-        .collect();
-    let mut all = Vec::with_capacity(total);
-    for t in tasks {
-        all.extend(t.await.expect("task panicked"));
-    }
-    Run::from_latencies(all, start.elapsed())
+                lat.push(s.elapsed());
+            }
+            lat
+        }
+    })
+    .await
 }
 
 async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(), String> {
-    let peer = Peer::start();
+    let peer = ZmqPeer::echo(Echo::Router, Duration::ZERO);
     let (total, runs) = if quick { (1_600, 1) } else { (16_000, 9) };
     let mut config = ZmqConfig::default();
     config.pool.max_size = TASKS;

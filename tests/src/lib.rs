@@ -32,6 +32,18 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// This process's resident memory, in bytes (Linux `/proc/self/statm`; 0 if
+/// it cannot be read).
+pub fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
 /// Returns from the calling test, loudly, when `cargo xtask test` found no
 /// server of this kind and could not start one (it says so through
 /// `UNIPOOL_SKIP_POSTGRES` / `UNIPOOL_SKIP_REDIS`; under `CI` it fails instead of

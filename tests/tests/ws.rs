@@ -226,11 +226,11 @@ async fn memory_stays_flat_over_10000_leases_to_100_urls() {
     for _ in 0..10 {
         round(pool.clone(), urls.clone()).await;
     }
-    let (rss0, open0) = (rss(), pool.total_size());
+    let (rss0, open0) = (unipool_tests::rss(), pool.total_size());
     for _ in 0..90 {
         round(pool.clone(), urls.clone()).await;
     }
-    let (rss1, open1) = (rss(), pool.total_size());
+    let (rss1, open1) = (unipool_tests::rss(), pool.total_size());
     let stats = pool.stats();
     assert_eq!(stats.pool.acquired_total, 10_000);
     assert!(open0 <= 50 && open1 <= 50, "{open0} → {open1}");
@@ -253,12 +253,6 @@ async fn next(feed: &mut pool_ws::Subscription) -> SubscriptionEvent {
         .await
         .expect("an event within 3 s")
         .expect("the subscription runs")
-}
-
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
 }
 
 #[tokio::test]

@@ -98,8 +98,8 @@ pub(crate) async fn acquire<'a, M: Manager>(
                 if inner.is_closed() {
                     return Err(PoolError::Closed);
                 }
-                if inner.breaker.refuses().is_some() {
-                    return Err(inner.circuit_open());
+                if let Some(open) = inner.breaker.refuses() {
+                    return Err(open.error());
                 }
                 let Some(timeout) = timeout else {
                     // `try_get`: open one for a later call if nobody waits. A miss
@@ -175,13 +175,7 @@ pub(crate) async fn acquire<'a, M: Manager>(
                     || Box::pin(check(inner, &mut guard, &mut started, timeout, now)).await);
             if !valid {
                 tracing::debug!(pool = %inner.name, "reset or check failed; closing connection");
-                guard.close_as(CloseReason::CheckFailed);
-                if let Some(timeout) = timeout {
-                    let start = started.instant();
-                    if start.elapsed() >= timeout {
-                        return Err(timed_out(inner, start));
-                    }
-                }
+                refuse(inner, guard, &mut started, timeout)?;
                 continue;
             }
             guard.set_dirty(false);
@@ -198,13 +192,7 @@ pub(crate) async fn acquire<'a, M: Manager>(
             ))
             .await
             {
-                guard.close_as(CloseReason::CheckFailed);
-                if let Some(timeout) = timeout {
-                    let start = started.instant();
-                    if start.elapsed() >= timeout {
-                        return Err(timed_out(inner, start));
-                    }
-                }
+                refuse(inner, guard, &mut started, timeout)?;
                 continue;
             }
         }
@@ -249,6 +237,23 @@ async fn check<M: Manager>(
     }
     guard.entry_mut().last_checked = now;
     true
+}
+
+/// Closes a connection refused on checkout (its reset, check or
+/// `before_checkout` failed); `Err` once the caller's budget is spent,
+/// otherwise it tries the next one.
+fn refuse<M: Manager>(
+    inner: &Inner<M>,
+    guard: PooledConnection<'_, M>,
+    started: &mut Started<'_>,
+    timeout: Option<Duration>,
+) -> Result<(), PoolError<M::Error>> {
+    guard.close_as(CloseReason::CheckFailed);
+    let start = started.instant();
+    match timeout {
+        Some(timeout) if start.elapsed() >= timeout => Err(timed_out(inner, start)),
+        _ => Ok(()),
+    }
 }
 
 /// Runs the `before_checkout` hook under [`io_deadline`]; `false`: refused

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::LastError;
+use crate::error::{LastError, PoolError};
 use crate::lock::lock;
 
 /// Why a `get()` is refused: what the breaker says.
@@ -20,6 +20,17 @@ pub(crate) struct Open {
     pub(crate) failures: u32,
     pub(crate) last_error: Option<LastError>,
     pub(crate) retry_in: Duration,
+}
+
+impl Open {
+    /// The error of a `get()` it refuses.
+    pub(crate) fn error<E>(&self) -> PoolError<E> {
+        PoolError::CircuitOpen {
+            failures: self.failures,
+            last_error: self.last_error.clone(),
+            retry_in: self.retry_in,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -49,10 +60,11 @@ impl Breaker {
         }
     }
 
-    /// A connect failed; returns whether the breaker is open now.
-    pub(crate) fn failed(&self, error: LastError) -> bool {
+    /// A connect failed; `Some` when the breaker is open now (what callers
+    /// are to be told).
+    pub(crate) fn failed(&self, error: LastError) -> Option<Open> {
         if self.threshold == 0 {
-            return false;
+            return None;
         }
         let mut s = lock(&self.state);
         s.failures = s.failures.saturating_add(1);
@@ -62,7 +74,11 @@ impl Breaker {
             s.open_until = Some(Instant::now() + self.open_for);
             tracing::warn!(failures = s.failures, open_for = ?self.open_for, "circuit breaker open");
         }
-        s.open_until.is_some()
+        s.open_until.map(|until| Open {
+            failures: s.failures,
+            last_error: s.last_error.clone(),
+            retry_in: until.saturating_duration_since(Instant::now()),
+        })
     }
 
     /// A connect succeeded: the breaker closes.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::{ConnectFailure, LastError, PoolError};
+use crate::error::{ConnectFailure, LastError};
 use crate::inner::Inner;
 use crate::jitter::{backoff, unit_random};
 use crate::limit::Capacity;
@@ -164,9 +164,9 @@ impl<M: Manager> Inner<M> {
                 // It leaves the queue before the slot is freed, or freeing would
                 // start another connect on its behalf.
                 self.waiters.fail_oldest(failure.into_pool_error());
-                if open {
+                if let Some(open) = open {
                     // No connect will be tried for them until the probe.
-                    self.waiters.fail_all(|| self.circuit_open());
+                    self.waiters.fail_all(|| open.error());
                 }
                 self.free(slot);
             }
@@ -229,17 +229,6 @@ impl<M: Manager> Inner<M> {
         let message: LastError = Arc::new(ErrorMessage(failure.to_string()));
         *lock(&self.last_error) = Some((Instant::now(), message.clone()));
         message
-    }
-
-    /// The error of a `get()` refused by the open breaker (its state now;
-    /// `CircuitOpen` with nothing to report if it closed meanwhile).
-    pub(crate) fn circuit_open(&self) -> PoolError<M::Error> {
-        let open = self.breaker.refuses();
-        PoolError::CircuitOpen {
-            failures: open.as_ref().map_or(0, |o| o.failures),
-            last_error: open.as_ref().and_then(|o| o.last_error.clone()),
-            retry_in: open.map_or(Duration::ZERO, |o| o.retry_in),
-        }
     }
 
     /// The last connect failure, whenever it happened.

@@ -176,30 +176,39 @@ impl Entry {
 async fn warm_up<M: pool_core::Manager>(
     pool: &pool_core::ConnectionPool<M>,
 ) -> Result<usize, String> {
-    let n = pool.config().min_idle.max(1);
+    let pool = pool.clone();
+    hold_at_once(pool.config().min_idle.max(1), move || {
+        let pool = pool.clone();
+        async move { pool.get_owned().await.map_err(|e| e.to_string()) }
+    })
+    .await
+}
+
+/// Runs `n` checkouts at once and holds what they give until all are done
+/// (so that `n` connections are open), then lets them go back: how many were
+/// had, or the first failure.
+async fn hold_at_once<T, F>(n: usize, get: impl Fn() -> F) -> Result<usize, String>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
-        let pool = pool.clone();
-        set.spawn(async move { pool.get_owned().await.map_err(|e| e.to_string()) });
+        set.spawn(get());
     }
     let mut held = Vec::with_capacity(n);
     let mut first_error = None;
     while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(Ok(conn)) => held.push(conn),
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
+        match joined.map_err(|e| e.to_string()).and_then(|r| r) {
+            Ok(conn) => held.push(conn),
             Err(e) => {
-                first_error.get_or_insert(e.to_string());
+                first_error.get_or_insert(e);
             }
         }
     }
-    let opened = held.len();
-    drop(held);
     match first_error {
         Some(e) => Err(e),
-        None => Ok(opened),
+        None => Ok(held.len()),
     }
 }
 
@@ -323,26 +332,12 @@ fn build_http(spec: &PoolSpec) -> Result<pool_http::HttpPool, RegistryError> {
 /// Opens `min_idle` WebSockets (at least one) to the endpoint's URL at once.
 #[cfg(feature = "ws")]
 async fn warm_up_ws(endpoint: &pool_ws::WsEndpoint) -> Result<usize, String> {
-    let n = endpoint.pool().config().pool.min_idle.max(1);
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..n {
+    let endpoint = endpoint.clone();
+    hold_at_once(endpoint.pool().config().pool.min_idle.max(1), move || {
         let endpoint = endpoint.clone();
-        set.spawn(async move { endpoint.get().await.map_err(|e| e.to_string()) });
-    }
-    let mut held = Vec::with_capacity(n);
-    let mut first_error = None;
-    while let Some(joined) = set.join_next().await {
-        match joined.map_err(|e| e.to_string()).and_then(|r| r) {
-            Ok(lease) => held.push(lease),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(held.len()),
-    }
+        async move { endpoint.get().await.map_err(|e| e.to_string()) }
+    })
+    .await
 }
 
 #[cfg(feature = "ws")]

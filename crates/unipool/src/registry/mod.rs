@@ -381,17 +381,9 @@ impl Registry {
     /// nothing: a request may have effects, and reqwest connects on the first.
     /// Each pool waits at most its `acquire_timeout`.
     pub async fn prewarm(&self) -> PrewarmReport {
-        let mut set = tokio::task::JoinSet::new();
-        for (i, e) in self.inner.entries.iter().enumerate() {
-            let e = e.clone();
-            set.spawn(async move { (i, e.prewarm().await) });
-        }
-        let mut results: Vec<Option<Result<usize, String>>> = vec![None; self.inner.entries.len()];
-        while let Some(joined) = set.join_next().await {
-            if let Ok((i, r)) = joined {
-                results[i] = Some(r);
-            }
-        }
+        let results = self
+            .on_every_entry(|e| async move { e.prewarm().await })
+            .await;
         PrewarmReport {
             pools: self
                 .inner
@@ -407,6 +399,27 @@ impl Registry {
         }
     }
 
+    /// Runs `f` on every entry at once (a task each); the results in
+    /// declaration order, `None` for a task that panicked.
+    async fn on_every_entry<T, F>(&self, f: impl Fn(Arc<Entry>) -> F) -> Vec<Option<T>>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, e) in self.inner.entries.iter().enumerate() {
+            let run = f(e.clone());
+            set.spawn(async move { (i, run.await) });
+        }
+        let mut results: Vec<Option<T>> = (0..self.inner.entries.len()).map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, r)) = joined {
+                results[i] = Some(r);
+            }
+        }
+        results
+    }
+
     /// Closes every pool at once: new `get()`s fail with `Closed` at once,
     /// idle connections close now, connections in use close when returned.
     /// Returns by `deadline`, with each pool marked closed or not (some
@@ -414,26 +427,18 @@ impl Registry {
     pub async fn close_all(&self, deadline: Duration) -> CloseReport {
         let start = Instant::now();
         self.inner.closed.store(true, SeqCst);
-        let mut set = tokio::task::JoinSet::new();
-        for (i, e) in self.inner.entries.iter().enumerate() {
-            let e = e.clone();
-            set.spawn(async move {
+        let closed = self
+            .on_every_entry(|e| async move {
                 let closed = tokio::time::timeout(deadline, e.close(deadline)).await;
-                (i, closed.unwrap_or(false))
-            });
-        }
-        let mut closed = vec![false; self.inner.entries.len()];
-        while let Some(joined) = set.join_next().await {
-            if let Ok((i, ok)) = joined {
-                closed[i] = ok;
-            }
-        }
+                closed.unwrap_or(false)
+            })
+            .await;
         let mut pools: Vec<(String, bool)> = self
             .inner
             .entries
             .iter()
             .zip(closed)
-            .map(|(e, ok)| (e.name.clone(), ok))
+            .map(|(e, ok)| (e.name.clone(), ok.unwrap_or(false)))
             .collect();
         if let Some(p) = self.shared_http() {
             let left = deadline.saturating_sub(start.elapsed());
