@@ -271,7 +271,8 @@ impl<M: Manager> Inner<M> {
     async fn after_return(&self, mut slot: Held, dirty: bool, hook: crate::hooks::Hook<M>) {
         let entry = self.slots.entry_mut(&mut slot);
         if dirty || self.manager.is_broken(&mut entry.conn) {
-            return self.close_taken(slot, CloseReason::Broken);
+            // Closed there; no hook for a connection that is not kept.
+            return self.finish_checkin(slot, dirty, true);
         }
         let ok = matches!(
             tokio::time::timeout(self.config.connect_timeout, hook(&mut entry.conn)).await,

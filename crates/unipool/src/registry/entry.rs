@@ -454,7 +454,6 @@ fn build_zmq(spec: &PoolSpec) -> Result<pool_zmq::ZmqEndpoint, RegistryError> {
     Ok(pool.endpoint(socket))
 }
 
-#[allow(dead_code)]
 fn pool_error(spec: &PoolSpec, e: impl std::error::Error + Send + Sync + 'static) -> RegistryError {
     RegistryError::Pool {
         name: spec.name.clone(),
