@@ -21,7 +21,7 @@ use std::future::Future;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::core_pools::{Barging, Bb8, BenchPool, Deadpool, Mobc, Ours, Qp};
+use crate::core_pools::{Barging, Bb8, BenchPool, Deadpool, Mobc, Observed, Ours, Qp};
 use crate::report::{median, Report, Row};
 
 pub use crate::core_pools::window_from_env;
@@ -163,6 +163,7 @@ macro_rules! with_pool {
             "deadpool" => $run::<Deadpool>($($arg),*),
             "bb8" => $run::<Bb8>($($arg),*),
             "qp" => $run::<Qp>($($arg),*),
+            "unipool+observer" => $run::<Observed>($($arg),*),
             _ => $run::<Mobc>($($arg),*),
         }
     };
@@ -321,6 +322,72 @@ pub fn cost(pool: &str, n: usize) {
     });
 }
 
+/// Our pool with an observer that counts every event against our pool
+/// without one, back to back in alternating order, warm and pinned: the
+/// price of metrics (target: at least 0.95x).
+fn observer_overhead(
+    quick: bool,
+    n: usize,
+    runs: usize,
+    table: &mut String,
+    report: &mut Report,
+) -> Result<(), String> {
+    let _ = writeln!(
+        table,
+        "## core: with an observer
+
+unipool with an observer counting every event (striped \
+         counters) against unipool without one; N = {n} get()+drop, {runs} runs back to back \
+         in alternating order; M ops/s (medians), ratio = median of per-run ratios
+
+\
+         | mode | pool | workers | without | with | with / without |\n|---|---:|---:|---:|---:|---:|"
+    );
+    println!("core with an observer: N={n}, {runs} runs per cell");
+    for mode in [Mode::Warm, Mode::Pinned] {
+        for (size, workers) in configs(quick) {
+            eprint!(
+                "  {} pool {size:>2} / workers {workers:>2} ... ",
+                mode.name()
+            );
+            let (mut plain, mut observed, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+            for r in 0..runs {
+                let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
+                let mut this = [0.0; 2];
+                for i in order {
+                    let pool = ["unipool", "unipool+observer"][i];
+                    this[i] = run_pool(pool, size, workers, n, mode)?;
+                }
+                plain.push(this[0]);
+                observed.push(this[1]);
+                ratio.push(this[1] / this[0]);
+            }
+            eprintln!("done");
+            let (p, o, r) = (
+                median(&mut plain),
+                median(&mut observed),
+                median(&mut ratio),
+            );
+            report.rows.push(Row {
+                suite: "core",
+                case: format!("{} pool={size} workers={workers}", mode.name()),
+                pool: "unipool+observer",
+                metric: "ops_per_sec",
+                value: o,
+            });
+            let _ = writeln!(
+                table,
+                "| {} | {size} | {workers} | {:.2} | {:.2} | {r:.2}x |",
+                mode.name(),
+                p / 1e6,
+                o / 1e6
+            );
+        }
+    }
+    let _ = writeln!(table);
+    Ok(())
+}
+
 /// Our pool cold, run after run: M ops/s, waited acquisitions and total wait.
 pub fn cold_runs(size: usize, workers: usize, runs: usize) {
     let n = 1 << 19;
@@ -340,7 +407,7 @@ pub fn cold_runs(size: usize, workers: usize, runs: usize) {
             "{:6.2} M/s  waited {:6}  wait total {:8.1} ms",
             ops / 1e6,
             stats.acquired_waited,
-            stats.wait_time_total.as_secs_f64() * 1e3
+            stats.wait_time.total.as_secs_f64() * 1e3
         );
     }
 }
@@ -423,6 +490,8 @@ pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
         }
         let _ = writeln!(table);
     }
+
+    observer_overhead(quick, n, runs, &mut table, report)?;
 
     // qp 0.2 never finishes this workload: its semaphore registers a waiter's
     // waker only on the first pending poll (sync.rs, `waiting`), so a waiter

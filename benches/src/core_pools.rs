@@ -42,9 +42,13 @@ pub trait BenchPool: Clone + Send + Sync + 'static {
 
 // ----- unipool -------------------------------------------------------------------
 
-pub struct Noop;
+/// The do-nothing manager. `Noop<1>` is the same manager as another type:
+/// the observed pool gets code of its own, so that adding it does not
+/// change how the compiler inlines the unobserved pool's `get()` (with two
+/// callers of one instance, it stops inlining it into the loop).
+pub struct Noop<const VARIANT: u8 = 0>;
 
-impl pool_core::Manager for Noop {
+impl<const VARIANT: u8> pool_core::Manager for Noop<VARIANT> {
     type Connection = u64;
     type Error = Infallible;
     async fn connect(&self) -> Result<u64, Infallible> {
@@ -69,6 +73,48 @@ impl BenchPool for Ours {
             .build(Noop)
             .expect("valid bench config");
         Ours(pool)
+    }
+    async fn acquire(&self) -> Self::Conn<'_> {
+        self.0.get().await.expect("get")
+    }
+}
+
+/// Counts every event of a pool, per kind, in striped counters (what a
+/// metrics exporter does at the least).
+#[derive(Default)]
+pub struct Counting([pool_core::util::StripedCounter; 6]);
+
+impl pool_core::Observer for Counting {
+    fn on_event(&self, _pool: &str, event: pool_core::Event) {
+        use pool_core::Event::*;
+        let i = match event {
+            Created { .. } => 0,
+            CheckedOut { .. } => 1,
+            CheckedIn { .. } => 2,
+            Closed { .. } => 3,
+            TimedOut { .. } => 4,
+            _ => 5,
+        };
+        self.0[i].incr();
+    }
+}
+
+/// Ours with a counting observer installed.
+#[derive(Clone)]
+pub struct Observed(pub pool_core::ConnectionPool<Noop<1>>);
+
+impl BenchPool for Observed {
+    const NAME: &'static str = "unipool+observer";
+    type Conn<'a> = pool_core::PooledConnection<'a, Noop<1>>;
+    async fn build(size: usize) -> Self {
+        let pool = pool_core::ConnectionPool::builder()
+            .max_size(size)
+            .acquire_timeout(Duration::from_secs(60))
+            .fairness_window(window_from_env())
+            .observer(std::sync::Arc::new(Counting::default()))
+            .build(Noop::<1>)
+            .expect("valid bench config");
+        Observed(pool)
     }
     async fn acquire(&self) -> Self::Conn<'_> {
         self.0.get().await.expect("get")

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::clock::{nanos_of, Clock};
 use crate::error::PoolError;
+use crate::events::Event;
 use crate::guard::{PoolRef, PooledConnection};
 use crate::inner::Inner;
 use crate::manager::Manager;
@@ -198,15 +199,30 @@ pub(crate) async fn acquire<'a, M: Manager>(
         }
         inner.slots.count_handout(guard.slot());
         if let Some(got) = waited {
-            inner.counters.acquired_waited.fetch_add(1, Relaxed);
-            let start = started.instant();
-            inner
-                .counters
-                .wait_nanos
-                .fetch_add((got - start).as_nanos() as u64, Relaxed);
+            count_wait(inner, started.instant(), got);
+        }
+        if inner.hooks.observer.is_some() {
+            guard.report_checkout(waited_for(&started, waited));
         }
         inner.track_checkout(guard.slot(), site);
         return Ok(guard);
+    }
+}
+
+/// Counts the wait of a `get()` that parked from `start` until `got`.
+#[cold]
+fn count_wait<M: Manager>(inner: &Inner<M>, start: Instant, got: Instant) {
+    inner.counters.wait.record((got - start).as_nanos() as u64);
+}
+
+/// How long a `get()` took to get its connection: zero when it read no
+/// clock (it found an idle connection and reset it at once).
+#[inline(never)]
+fn waited_for(started: &Started<'_>, got: Option<Instant>) -> Duration {
+    match (started.at, got) {
+        (None, _) => Duration::ZERO,
+        (Some((start, _)), Some(got)) => got - start,
+        (Some((start, _)), None) => start.elapsed(),
     }
 }
 
@@ -280,10 +296,13 @@ async fn before_checkout<M: Manager>(
     accepted
 }
 
+#[cold]
 fn timed_out<M: Manager>(inner: &Inner<M>, start: Instant) -> PoolError<M::Error> {
     inner.counters.timeouts.fetch_add(1, Relaxed);
+    let waited = start.elapsed();
+    inner.emit(|| Event::TimedOut { waited });
     PoolError::Timeout {
-        waited: start.elapsed(),
+        waited,
         last_error: inner.last_error_since(start),
     }
 }

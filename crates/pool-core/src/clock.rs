@@ -23,6 +23,9 @@ use tokio::time::Instant;
 const MAX_PERIOD: Duration = Duration::from_millis(250);
 /// Shortest refresh period, whatever `validate_after` asks for.
 const MIN_PERIOD: Duration = Duration::from_millis(10);
+/// The period while an observer is installed: use times are read from the
+/// coarse clock, and tokio's timers tick in milliseconds.
+const OBSERVED_PERIOD: Duration = Duration::from_millis(1);
 
 pub(crate) struct Clock {
     epoch: Instant,
@@ -32,10 +35,12 @@ pub(crate) struct Clock {
 
 impl Clock {
     /// A clock whose coarse time is precise enough for `validate_after` (a
-    /// quarter of it, between 10 ms and 250 ms), with its refresh task
-    /// started on `handle`.
-    pub(crate) fn start(validate_after: Duration, handle: &Handle) -> Arc<Self> {
-        let period = if validate_after.is_zero() {
+    /// quarter of it, between 10 ms and 250 ms), or to a millisecond when
+    /// `observed`, with its refresh task started on `handle`.
+    pub(crate) fn start(validate_after: Duration, observed: bool, handle: &Handle) -> Arc<Self> {
+        let period = if observed {
+            OBSERVED_PERIOD
+        } else if validate_after.is_zero() {
             MAX_PERIOD
         } else {
             (validate_after / 4).clamp(MIN_PERIOD, MAX_PERIOD)

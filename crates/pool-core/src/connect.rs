@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::clock::nanos_of;
 use crate::error::{ConnectFailure, LastError};
+use crate::events::{Event, FailureKind};
 use crate::inner::Inner;
 use crate::jitter::{backoff, unit_random};
 use crate::limit::Capacity;
@@ -130,15 +132,16 @@ impl<M: Manager> Inner<M> {
             }
             // `evict_all` ran while this connect was in flight: what it made
             // (or why it failed) belongs to the old credentials. Made again.
-            if result.is_ok() {
-                self.counters.count_close(CloseReason::Evicted);
+            if let Ok((conn, connect_time)) = result {
+                self.opened(connect_time);
+                drop(conn);
+                self.closed_one(CloseReason::Evicted);
             }
-            drop(result);
         };
         self.opening.fetch_sub(1, SeqCst);
         match result {
-            Ok(conn) => {
-                self.counters.created.fetch_add(1, Relaxed);
+            Ok((conn, connect_time)) => {
+                self.opened(connect_time);
                 self.breaker.succeeded();
                 let created = Instant::now();
                 *lock(&self.last_connect_ok) = Some(created);
@@ -151,6 +154,7 @@ impl<M: Manager> Inner<M> {
                     last_checked: now,
                     fresh: true,
                     generation,
+                    checked_out: now,
                 };
                 let slot = self.slots.fill(slot, entry);
                 self.mark_used(&slot);
@@ -173,15 +177,27 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    async fn connect_with_retry(&self) -> Result<M::Connection, ConnectFailure<M::Error>> {
+    /// Counts (and reports) a connection opened by an attempt of `connect_time`.
+    fn opened(&self, connect_time: Duration) {
+        self.counters.created.fetch_add(1, Relaxed);
+        self.counters.create.record(nanos_of(connect_time));
+        self.emit(|| Event::Created { connect_time });
+    }
+
+    /// Connects (with the retries the config allows); the connection and how
+    /// long its successful attempt took.
+    async fn connect_with_retry(
+        &self,
+    ) -> Result<(M::Connection, Duration), ConnectFailure<M::Error>> {
         let budget_end = Instant::now() + self.config.acquire_timeout;
         let mut attempt = 0u32;
         loop {
             let timeout = self.config.connect_timeout;
+            let began = Instant::now();
             let (failure, transient) =
                 match tokio::time::timeout(timeout, self.manager.connect()).await {
                     Ok(Ok(conn)) => match self.after_connect(conn).await {
-                        Ok(conn) => return Ok(conn),
+                        Ok(conn) => return Ok((conn, began.elapsed())),
                         Err(failure) => failure,
                     },
                     Ok(Err(e)) => {
@@ -191,6 +207,13 @@ impl<M: Manager> Inner<M> {
                     Err(_) => (ConnectFailure::Timeout(timeout), true),
                 };
             self.counters.create_failures.fetch_add(1, Relaxed);
+            self.emit(|| Event::ConnectFailed {
+                kind: match (&failure, transient) {
+                    (ConnectFailure::Timeout(_), _) => FailureKind::Timeout,
+                    (_, true) => FailureKind::Transient,
+                    (_, false) => FailureKind::Permanent,
+                },
+            });
             if attempt >= self.config.connect_retries || !transient || self.is_closed() {
                 return Err(failure);
             }

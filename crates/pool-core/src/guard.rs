@@ -5,6 +5,7 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+use crate::events::Event;
 use crate::inner::Inner;
 use crate::manager::Manager;
 use crate::slots::{Entry, Held};
@@ -43,6 +44,8 @@ pub struct PooledConnection<'a, M: Manager> {
     entry: NonNull<Entry<M::Connection>>,
     dirty: bool,
     touch: bool,
+    /// Handed out with an observer installed: its return is reported.
+    observed: bool,
 }
 
 // SAFETY: the guard owns its slot exclusively, so it is the connection's only
@@ -63,6 +66,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
             entry,
             dirty: false,
             touch: true,
+            observed: false,
         }
     }
 
@@ -71,6 +75,36 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
         self.slot
             .take()
             .expect("a guard holds its slot until it is consumed")
+    }
+
+    /// The slot of a guard that is done with its connection (returned,
+    /// closed or detached): the end of its use, if an observer saw it begin.
+    fn give_back(&mut self) -> Held {
+        if self.observed {
+            let out = self.entry().checked_out;
+            self.pool.observe_checkin(self.slot(), out);
+        }
+        self.take_slot()
+    }
+
+    /// Reports the checkout to the pool's observer (only with one installed:
+    /// out of line, so that the plain checkout stays small); the time is kept
+    /// for the use time reported on return.
+    #[inline(never)]
+    pub(crate) fn report_checkout(&mut self, wait: std::time::Duration) {
+        self.observed = true;
+        self.entry_mut().checked_out = self.pool.clock.coarse();
+        self.pool.emit(|| Event::CheckedOut { wait });
+    }
+
+    /// `Drop` of a guard whose checkout was reported (out of line, as
+    /// `report_checkout`).
+    #[inline(never)]
+    fn return_observed(&mut self) {
+        if self.slot.is_some() {
+            let slot = self.give_back();
+            self.pool.checkin(slot, self.dirty, self.touch);
+        }
     }
 
     pub(crate) fn slot(&self) -> &Held {
@@ -95,9 +129,11 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
         self.touch = false;
     }
 
-    /// Closes the connection now, counted under `reason`.
+    /// Closes the connection now, counted under `reason` (out of line: a
+    /// rare path that `get()` would otherwise carry inline).
+    #[inline(never)]
     pub(crate) fn close_as(mut self, reason: CloseReason) {
-        let slot = self.take_slot();
+        let slot = self.give_back();
         self.pool.close_taken(slot, reason);
     }
 
@@ -113,7 +149,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// Takes the connection out of the pool for good; its slot is freed, so the pool
     /// may open another one.
     pub fn detach(mut self) -> M::Connection {
-        let slot = self.take_slot();
+        let slot = self.give_back();
         let (entry, vacant) = self.pool.slots.vacate(slot);
         self.pool.free(vacant);
         entry.conn
@@ -138,6 +174,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
             entry: self.entry,
             dirty: self.dirty,
             touch: self.touch,
+            observed: self.observed,
         }
     }
 }
@@ -157,6 +194,9 @@ impl<M: Manager> DerefMut for PooledConnection<'_, M> {
 
 impl<M: Manager> Drop for PooledConnection<'_, M> {
     fn drop(&mut self) {
+        if self.observed {
+            return self.return_observed();
+        }
         if let Some(slot) = self.slot.take() {
             self.pool.checkin(slot, self.dirty, self.touch);
         }

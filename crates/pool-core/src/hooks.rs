@@ -1,11 +1,13 @@
 //! Hooks: async steps added to a pool's life cycle, each under
 //! `connect_timeout` — after a connect (a `SET search_path`, a handshake),
 //! before a checkout (may refuse a connection), after a return (may discard
-//! it). Installed on the [`Builder`](crate::Builder); without them a pool pays
-//! one predictable branch per checkout and per return.
+//! it) — and the observer of the pool's events (`events.rs`). Installed on
+//! the [`Builder`](crate::Builder); without them a pool pays one predictable
+//! branch per checkout and per return.
 
 use std::sync::Arc;
 
+use crate::events::Observer;
 use crate::health::BoxFuture;
 use crate::manager::Manager;
 
@@ -20,7 +22,7 @@ pub type Hook<M> = Arc<
         + Sync,
 >;
 
-/// The hooks of one pool.
+/// The user's code one pool calls.
 pub(crate) struct Hooks<M: Manager> {
     /// After a successful connect; its failure fails the connect (at once,
     /// not retried unless the manager calls the error transient).
@@ -31,6 +33,8 @@ pub(crate) struct Hooks<M: Manager> {
     /// After a connection is returned; its failure closes it. Runs on a task
     /// (the return itself never waits).
     pub(crate) after_return: Option<Hook<M>>,
+    /// Told of every event (`events.rs`).
+    pub(crate) observer: Option<Arc<dyn Observer>>,
 }
 
 impl<M: Manager> Default for Hooks<M> {
@@ -39,6 +43,7 @@ impl<M: Manager> Default for Hooks<M> {
             after_connect: None,
             before_checkout: None,
             after_return: None,
+            observer: None,
         }
     }
 }
@@ -49,6 +54,7 @@ impl<M: Manager> Clone for Hooks<M> {
             after_connect: self.after_connect.clone(),
             before_checkout: self.before_checkout.clone(),
             after_return: self.after_return.clone(),
+            observer: self.observer.clone(),
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::clock::{nanos_of, Clock};
 use crate::config::{PoolConfig, QueueMode};
 use crate::deadlines::{Deadlines, Expire};
 use crate::error::LastError;
+use crate::events::Event;
 use crate::hooks::Hooks;
 use crate::limit::{Capacity, TotalLimit};
 use crate::manager::Manager;
@@ -204,7 +205,7 @@ impl<M: Manager> Inner<M> {
         // then looks at idle. Whichever side runs second sees the other's store.
         if self.closed.load(SeqCst) {
             if let Some(slot) = self.slots.try_take_idle(idx) {
-                self.close_taken(slot, CloseReason::Other);
+                self.close_taken(slot, CloseReason::PoolClosed);
             }
         }
     }
@@ -312,7 +313,7 @@ impl<M: Manager> Inner<M> {
     /// Closes the connection of a held slot and frees the slot.
     pub(crate) fn close_taken(&self, slot: Held, reason: CloseReason) {
         let (entry, vacant) = self.slots.vacate(slot);
-        self.counters.count_close(reason);
+        self.closed_one(reason);
         tracing::debug!(pool = %self.name, ?reason, "closing connection");
         // Drop before freeing the slot: the old socket is gone before a new one may
         // be opened in its place (guarantee 1 holds for real sockets, not only counts).
@@ -354,6 +355,33 @@ impl<M: Manager> Inner<M> {
             .wake(&self.handle, || self.me.clone(), self.clock.epoch());
     }
 
+    // ----- events -----------------------------------------------------------------
+
+    /// Tells the observer, if one is installed.
+    #[inline]
+    pub(crate) fn emit(&self, event: impl FnOnce() -> Event) {
+        if let Some(observer) = &self.hooks.observer {
+            observer.on_event(&self.name, event());
+        }
+    }
+
+    /// Counts (and reports) a connection closed for `reason`.
+    #[inline(never)]
+    pub(crate) fn closed_one(&self, reason: CloseReason) {
+        self.counters.count_close(reason);
+        self.emit(|| Event::Closed { reason });
+    }
+
+    /// The return of a connection handed out at `out` (coarse clock) while
+    /// observed: its use time, counted in its slot and reported.
+    pub(crate) fn observe_checkin(&self, slot: &Held, out: u64) {
+        let used = self.clock.coarse().saturating_sub(out);
+        self.slots.meta(slot.index()).used.record_owned(used);
+        self.emit(|| Event::CheckedIn {
+            used: Duration::from_nanos(used),
+        });
+    }
+
     // ----- closing ---------------------------------------------------------------
 
     /// Closes the pool (guarantee 6). Resolves `true` once every connection is
@@ -362,7 +390,7 @@ impl<M: Manager> Inner<M> {
         self.closed.store(true, SeqCst);
         self.waiters.close_all();
         while let Some(slot) = self.slots.take_idle_lowest() {
-            self.close_taken(slot, CloseReason::Other);
+            self.close_taken(slot, CloseReason::PoolClosed);
         }
         let deadline = Instant::now() + timeout;
         loop {

@@ -82,8 +82,8 @@ where
     }
 
     /// Like [`new`](Self::new), from a [`Builder`]: its configuration and its
-    /// hooks (`after_connect`, `before_checkout`, `after_return`) apply to every
-    /// sub-pool; its name is not used (`name` is).
+    /// hooks (`after_connect`, `before_checkout`, `after_return`) and its
+    /// observer apply to every sub-pool; its name is not used (`name` is).
     ///
     /// # Errors
     /// As [`new`](Self::new).
@@ -113,7 +113,7 @@ where
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return Err(ConfigError::NoRuntime);
         };
-        let clock = Clock::start(config.validate_after, &handle);
+        let clock = Clock::start(config.validate_after, hooks.observer.is_some(), &handle);
         let pool = KeyedPool {
             inner: Arc::new(KeyedInner {
                 name: name.into(),

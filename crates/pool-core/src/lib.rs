@@ -24,6 +24,7 @@ mod connect;
 mod deadlines;
 mod dyn_pool;
 mod error;
+mod events;
 mod guard;
 mod health;
 mod hooks;
@@ -41,6 +42,7 @@ mod redact;
 mod report;
 mod slots;
 mod stats;
+mod striped;
 mod timeout;
 mod waiters;
 
@@ -50,12 +52,13 @@ pub use builder::Builder;
 pub use config::{ConfigError, PoolConfig, QueueMode, MAX_POOL_SIZE, MIN_REAP_INTERVAL};
 pub use dyn_pool::Pool;
 pub use error::{LastError, PoolError};
+pub use events::{CloseReason, Event, FailureKind, Observer};
 pub use guard::PooledConnection;
 pub use health::{BoxFuture, Health, HealthStatus};
 pub use keyed::KeyedPool;
 pub use manager::Manager;
 pub use pool::ConnectionPool;
-pub use stats::Stats;
+pub use stats::{Stats, Timing};
 
 /// Helpers the protocol crates share (one implementation each); not pool
 /// vocabulary.
@@ -71,5 +74,5 @@ pub mod util {
     /// the lock-free fast path.
     #[doc(hidden)]
     pub use crate::lock::taken_on_this_thread as locks_taken_on_this_thread;
-    pub use crate::stats::StripedCounter;
+    pub use crate::striped::StripedCounter;
 }

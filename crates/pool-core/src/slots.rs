@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 use tokio::time::Instant;
 
 use crate::padded::CachePadded;
+use crate::stats::{TimeTotals, Timing};
 /// One bit per slot, in 64-bit words, each word on its own cache line.
 pub(crate) struct Bitmap {
     words: Box<[CachePadded<AtomicU64>]>,
@@ -157,6 +158,8 @@ pub(crate) struct Entry<C> {
     pub(crate) fresh: bool,
     /// The pool's generation when its connect began (`evict_all`).
     pub(crate) generation: u64,
+    /// When it was last handed out, coarse clock (only with an observer).
+    pub(crate) checked_out: u64,
 }
 
 /// Per-slot storage plus what the reaper and eviction read without owning the slot.
@@ -174,6 +177,9 @@ pub(crate) struct Slot<C> {
     /// owner (a load and a store, no read-modify-write: the bitmaps' SeqCst
     /// hand-over orders successive owners), read by stats.
     handouts: AtomicU64,
+    /// How long the connection in this slot was held, per checkout (only
+    /// with an observer installed); written only by the slot's owner.
+    pub(crate) used: TimeTotals,
 }
 
 /// The slots of one pool and the bitmaps that hand them out.
@@ -187,6 +193,8 @@ pub(crate) struct Slots<C> {
     free: Bitmap,
     /// Checkouts counted by slots since emptied (`vacate`).
     retired_handouts: AtomicU64,
+    /// Use times of slots since emptied.
+    retired_used: TimeTotals,
 }
 
 // SAFETY: a cell is only touched by the holder of its token (module docs);
@@ -205,6 +213,7 @@ impl<C> Slots<C> {
                     held_since: AtomicU64::new(0),
                     site: AtomicPtr::new(std::ptr::null_mut()),
                     handouts: AtomicU64::new(0),
+                    used: TimeTotals::default(),
                 })
             })
             .collect();
@@ -213,6 +222,7 @@ impl<C> Slots<C> {
             idle: Bitmap::new(len, false),
             free: Bitmap::new(len, true),
             retired_handouts: AtomicU64::new(0),
+            retired_used: TimeTotals::default(),
         }
     }
 
@@ -309,11 +319,21 @@ impl<C> Slots<C> {
         live + self.retired_handouts.load(Relaxed)
     }
 
+    /// Use times of every slot so far.
+    pub(crate) fn use_time(&self) -> Timing {
+        let mut t = self.retired_used.read();
+        for s in self.slots.iter() {
+            t.merge(&s.used.read());
+        }
+        t
+    }
+
     /// Takes the entry out of a held slot, which is then vacant.
     #[inline]
     pub(crate) fn vacate(&self, slot: Held) -> (Entry<C>, Vacant) {
         let counted = self.slots[slot.0].handouts.swap(0, Relaxed);
         self.retired_handouts.fetch_add(counted, Relaxed);
+        self.slots[slot.0].used.drain_into(&self.retired_used);
         // SAFETY: the token owns the cell (module docs).
         let entry = unsafe { (*self.slots[slot.0].entry.get()).take() };
         (entry.expect("a held slot holds its entry"), Vacant(slot.0))

@@ -1,10 +1,9 @@
 //! The stats snapshot and the counters behind it.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::padded::CachePadded;
+pub(crate) use crate::events::CloseReason;
 
 /// A cheap, point-in-time snapshot of one pool. Gauges (`size`, `idle`, …) are read
 /// one after the other without a lock, so under load they may disagree by one.
@@ -31,8 +30,15 @@ pub struct Stats {
     pub acquired_waited: u64,
     /// `get()`s that ran out of `acquire_timeout`.
     pub timeouts: u64,
-    /// Total time spent waiting by the `get()`s that waited.
-    pub wait_time_total: Duration,
+    /// Time spent waiting by the `get()`s that waited (`count` =
+    /// `acquired_waited`).
+    pub wait_time: Timing,
+    /// Time connections were held, from checkout to return: counted only
+    /// while an observer is installed (it needs a timestamp per checkout;
+    /// coarse clock, see [`Event`](crate::Event)).
+    pub use_time: Timing,
+    /// Time of the successful connect attempts (`count` = `created`).
+    pub create_time: Timing,
     /// Connections opened.
     pub created: u64,
     /// Connect attempts that failed (each retry counts).
@@ -67,7 +73,9 @@ impl Stats {
         self.acquired_fast += o.acquired_fast;
         self.acquired_waited += o.acquired_waited;
         self.timeouts += o.timeouts;
-        self.wait_time_total += o.wait_time_total;
+        self.wait_time.merge(&o.wait_time);
+        self.use_time.merge(&o.use_time);
+        self.create_time.merge(&o.create_time);
         self.created += o.created;
         self.create_failures += o.create_failures;
         self.closed_broken += o.closed_broken;
@@ -80,6 +88,84 @@ impl Stats {
     }
 }
 
+/// Totals of one kind of duration: how many, their sum and the largest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timing {
+    /// How many durations were recorded.
+    pub count: u64,
+    /// Their sum.
+    pub total: Duration,
+    /// The largest.
+    pub max: Duration,
+}
+
+impl Timing {
+    /// `total / count` (zero when nothing was recorded).
+    pub fn mean(&self) -> Duration {
+        match u32::try_from(self.count) {
+            Ok(0) => Duration::ZERO,
+            Ok(n) => self.total / n,
+            Err(_) => Duration::from_secs_f64(self.total.as_secs_f64() / self.count as f64),
+        }
+    }
+
+    /// Adds another set of totals to these.
+    pub fn merge(&mut self, o: &Timing) {
+        self.count += o.count;
+        self.total += o.total;
+        self.max = self.max.max(o.max);
+    }
+}
+
+/// The counters behind a [`Timing`]: nanoseconds.
+#[derive(Default)]
+pub(crate) struct TimeTotals {
+    count: AtomicU64,
+    nanos: AtomicU64,
+    max: AtomicU64,
+}
+
+impl TimeTotals {
+    /// Records one duration (any thread).
+    pub(crate) fn record(&self, nanos: u64) {
+        self.count.fetch_add(1, Relaxed);
+        self.nanos.fetch_add(nanos, Relaxed);
+        self.max.fetch_max(nanos, Relaxed);
+    }
+
+    /// Records one duration where only one owner ever writes (a slot's
+    /// holder): loads and stores, no read-modify-write.
+    #[inline]
+    pub(crate) fn record_owned(&self, nanos: u64) {
+        self.count.store(self.count.load(Relaxed) + 1, Relaxed);
+        self.nanos
+            .store(self.nanos.load(Relaxed).wrapping_add(nanos), Relaxed);
+        if nanos > self.max.load(Relaxed) {
+            self.max.store(nanos, Relaxed);
+        }
+    }
+
+    /// Moves these totals into `to` (when the owner's slot empties).
+    pub(crate) fn drain_into(&self, to: &TimeTotals) {
+        let count = self.count.swap(0, Relaxed);
+        if count == 0 {
+            return;
+        }
+        to.count.fetch_add(count, Relaxed);
+        to.nanos.fetch_add(self.nanos.swap(0, Relaxed), Relaxed);
+        to.max.fetch_max(self.max.swap(0, Relaxed), Relaxed);
+    }
+
+    pub(crate) fn read(&self) -> Timing {
+        Timing {
+            count: self.count.load(Relaxed),
+            total: Duration::from_nanos(self.nanos.load(Relaxed)),
+            max: Duration::from_nanos(self.max.load(Relaxed)),
+        }
+    }
+}
+
 pub(crate) fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
         0.0
@@ -88,92 +174,14 @@ pub(crate) fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
-const STRIPES: usize = 8;
-
-/// A counter bumped on the hot path: one cache line per stripe, a thread always
-/// uses the same stripe, so two cores never fight over the line. Reading sums
-/// the stripes (1 KiB per counter; meant for a handful of counters per pool).
-///
-/// ```
-/// let requests = pool_core::util::StripedCounter::new();
-/// requests.incr();
-/// assert_eq!(requests.get(), 1);
-/// ```
-pub struct StripedCounter {
-    stripes: [CachePadded<AtomicU64>; STRIPES],
-}
-
-thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-fn stripe() -> usize {
-    STRIPE.with(|s| {
-        let v = s.get();
-        if v != usize::MAX {
-            return v;
-        }
-        let v = NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES;
-        s.set(v);
-        v
-    })
-}
-
-impl Default for StripedCounter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Debug for StripedCounter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("StripedCounter").field(&self.get()).finish()
-    }
-}
-
-impl StripedCounter {
-    /// A counter at zero.
-    pub fn new() -> Self {
-        StripedCounter {
-            stripes: Default::default(),
-        }
-    }
-
-    /// Adds one.
-    #[inline]
-    pub fn incr(&self) {
-        self.stripes[stripe()].fetch_add(1, Relaxed);
-    }
-
-    /// The sum over all stripes (a relaxed read: exact once writers are quiet).
-    pub fn get(&self) -> u64 {
-        self.stripes.iter().map(|s| s.load(Relaxed)).sum()
-    }
-}
-
-/// Why a connection was closed (which counter it lands in).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CloseReason {
-    Broken,
-    Idle,
-    Lifetime,
-    CheckFailed,
-    /// Made before the last `evict_all`.
-    Evicted,
-    /// Detached by its holder, or closed because the pool is closed: no counter.
-    Other,
-}
-
 /// The counters of one pool; none is touched on the fast path (checkouts are
 /// counted per slot, `Slots::count_handout`).
 pub(crate) struct Counters {
-    pub(crate) acquired_waited: AtomicU64,
     /// Handouts of a connection never handed out before; `reused` is derived.
     pub(crate) fresh_handouts: AtomicU64,
     pub(crate) timeouts: AtomicU64,
-    pub(crate) wait_nanos: AtomicU64,
+    pub(crate) wait: TimeTotals,
+    pub(crate) create: TimeTotals,
     pub(crate) created: AtomicU64,
     pub(crate) create_failures: AtomicU64,
     pub(crate) closed_broken: AtomicU64,
@@ -186,10 +194,10 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
-            acquired_waited: AtomicU64::new(0),
             fresh_handouts: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
-            wait_nanos: AtomicU64::new(0),
+            wait: TimeTotals::default(),
+            create: TimeTotals::default(),
             created: AtomicU64::new(0),
             create_failures: AtomicU64::new(0),
             closed_broken: AtomicU64::new(0),
@@ -208,7 +216,7 @@ impl Counters {
             CloseReason::Lifetime => &self.closed_lifetime,
             CloseReason::CheckFailed => &self.closed_check_failed,
             CloseReason::Evicted => &self.closed_evicted,
-            CloseReason::Other => return,
+            CloseReason::PoolClosed => return,
         };
         counter.fetch_add(1, Relaxed);
     }
@@ -216,11 +224,12 @@ impl Counters {
     /// Fills the counter half of a snapshot; `handouts` are the checkouts the
     /// slots counted.
     pub(crate) fn fill(&self, s: &mut Stats, handouts: u64) {
-        s.acquired_waited = self.acquired_waited.load(Relaxed);
+        s.wait_time = self.wait.read();
+        s.acquired_waited = s.wait_time.count;
         s.acquired_total = handouts.max(s.acquired_waited);
         s.acquired_fast = s.acquired_total - s.acquired_waited;
         s.timeouts = self.timeouts.load(Relaxed);
-        s.wait_time_total = Duration::from_nanos(self.wait_nanos.load(Relaxed));
+        s.create_time = self.create.read();
         s.created = self.created.load(Relaxed);
         s.create_failures = self.create_failures.load(Relaxed);
         s.closed_broken = self.closed_broken.load(Relaxed);
