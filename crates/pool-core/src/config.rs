@@ -147,10 +147,17 @@ pub enum ConfigError {
 }
 
 impl PoolConfig {
+    /// How many slots a pool of this configuration allocates: the most
+    /// connections it can ever hold (`grow_limit`, or `max_size`).
+    pub(crate) fn capacity(&self) -> usize {
+        self.max_size.max(self.grow_limit)
+    }
+
     /// Checks every rule; the first broken one is returned.
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the knob: `max_size` of 0 or above
+    /// [`MAX_POOL_SIZE`], `grow_limit` below `max_size` (and not 0) or above
     /// [`MAX_POOL_SIZE`], `min_idle > max_size`, a zero `acquire_timeout` or
     /// `connect_timeout`, `reap_interval` below [`MIN_REAP_INTERVAL`].
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -162,6 +169,21 @@ impl PoolConfig {
             return invalid(
                 "max_size",
                 format!("{} is above the limit of {MAX_POOL_SIZE}", self.max_size),
+            );
+        }
+        if self.grow_limit != 0 && self.grow_limit < self.max_size {
+            return invalid(
+                "grow_limit",
+                format!(
+                    "{} is below max_size ({}); 0 means max_size",
+                    self.grow_limit, self.max_size
+                ),
+            );
+        }
+        if self.grow_limit > MAX_POOL_SIZE {
+            return invalid(
+                "grow_limit",
+                format!("{} is above the limit of {MAX_POOL_SIZE}", self.grow_limit),
             );
         }
         if self.min_idle > self.max_size {

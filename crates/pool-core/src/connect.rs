@@ -54,7 +54,7 @@ impl<M: Manager> Inner<M> {
     /// Opens connections until `min_idle` idle ones exist or are on their way.
     pub(crate) fn top_up_min_idle(&self) {
         while !self.is_closed()
-            && self.slots.idle_count() + self.opening.load(SeqCst) < self.config.min_idle
+            && self.slots.idle_count() + self.opening.load(SeqCst) < self.min_idle.load(SeqCst)
         {
             self.opening.fetch_add(1, SeqCst);
             if !self.start_open() {
@@ -99,7 +99,7 @@ impl<M: Manager> Inner<M> {
 
     /// Reserves one unit of `size` (and of the keyed pool's total).
     fn reserve(&self) -> bool {
-        let max = self.config.max_size;
+        let max = self.max_size.load(SeqCst);
         let mut s = self.size.load(SeqCst);
         loop {
             if s >= max {

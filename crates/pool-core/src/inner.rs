@@ -47,6 +47,10 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) waiters: WaitQueue<M::Error>,
     /// Live connections (idle + in use + opening); guards `max_size`.
     pub(crate) size: CachePadded<AtomicUsize>,
+    /// `max_size` and `min_idle` now (`set_max_size`, `set_min_idle`); the
+    /// slots are allocated for `config.capacity()`.
+    pub(crate) max_size: AtomicUsize,
+    pub(crate) min_idle: AtomicUsize,
     /// Connect attempts in flight (for one waiter or for `min_idle`).
     pub(crate) opening: AtomicUsize,
     closed: AtomicBool,
@@ -89,10 +93,12 @@ impl<M: Manager> Inner<M> {
             name,
             clock,
             validate_after: nanos_of(config.validate_after),
-            slots: Slots::new(config.max_size),
+            slots: Slots::new(config.capacity()),
             waiters: WaitQueue::new(Deadlines::new()),
             size: CachePadded(AtomicUsize::new(0)),
             opening: AtomicUsize::new(0),
+            max_size: AtomicUsize::new(config.max_size),
+            min_idle: AtomicUsize::new(config.min_idle),
             closed: AtomicBool::new(false),
             close_notify: Notify::new(),
             counters: Counters::new(),
@@ -130,9 +136,7 @@ impl<M: Manager> Inner<M> {
     fn take_idle(&self) -> Option<Held> {
         match self.config.queue_mode {
             QueueMode::Lifo => self.slots.take_idle_lowest(),
-            QueueMode::Fifo => self
-                .slots
-                .take_idle_from(self.cursor.fetch_add(1, Relaxed) % self.config.max_size),
+            QueueMode::Fifo => self.slots.take_idle_from(self.cursor.fetch_add(1, Relaxed)),
         }
     }
 
@@ -238,10 +242,14 @@ impl<M: Manager> Inner<M> {
         if now >= entry.expires {
             return self.close_taken(slot, CloseReason::Lifetime);
         }
+        if self.size.load(Relaxed) > self.max_size.load(Relaxed) {
+            return self.close_surplus(slot);
+        }
         if let Some(total) = &self.total {
-            // A keyed pool whose total limit starves another key gives the
-            // connection up rather than keeping it idle.
-            if total.has_starved() && self.waiters.len() == 0 {
+            // A keyed pool whose total limit starves another key, or was
+            // lowered below what is alive, gives the connection up rather
+            // than keeping it idle.
+            if (total.has_starved() && self.waiters.len() == 0) || total.is_over() {
                 return self.close_taken(slot, CloseReason::Idle);
             }
         }
@@ -250,6 +258,12 @@ impl<M: Manager> Inner<M> {
             self.mark_used(&slot);
         }
         self.release(slot);
+    }
+
+    /// Closes a returned connection that `set_max_size` left in surplus.
+    #[cold]
+    fn close_surplus(&self, slot: Held) {
+        self.close_taken(slot, CloseReason::Idle);
     }
 
     /// Hands a returned connection to a task that runs `after_return` (only

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -39,6 +40,10 @@ pub struct KeyedPool<K, M: Manager> {
 struct KeyedInner<K, M: Manager> {
     name: String,
     config: PoolConfig,
+    /// The per-key `max_size` and `min_idle` now (`set_max_size`,
+    /// `set_min_idle`), for every sub-pool and the ones to come.
+    per_key: AtomicUsize,
+    min_idle: AtomicUsize,
     /// Given to every sub-pool.
     hooks: Hooks<M>,
     make_manager: Box<MakeManager<K, M>>,
@@ -117,6 +122,8 @@ where
         let pool = KeyedPool {
             inner: Arc::new(KeyedInner {
                 name: name.into(),
+                per_key: AtomicUsize::new(config.max_size),
+                min_idle: AtomicUsize::new(config.min_idle),
                 config,
                 hooks,
                 make_manager: Box::new(make_manager),
@@ -161,7 +168,13 @@ where
             return Ok(p.clone());
         }
         let manager = (self.inner.make_manager)(key);
-        let pool = Builder::from_parts(self.inner.config.clone(), self.inner.hooks.clone())
+        let config = PoolConfig {
+            max_size: self.inner.per_key.load(SeqCst),
+            min_idle: self.inner.min_idle.load(SeqCst),
+            grow_limit: self.inner.config.capacity(),
+            ..self.inner.config.clone()
+        };
+        let pool = Builder::from_parts(config, self.inner.hooks.clone())
             .name(format!("{}[{key:?}]", self.inner.name))
             .start(
                 manager,
@@ -190,6 +203,58 @@ where
     /// The limit over all keys.
     pub fn max_total(&self) -> usize {
         self.inner.total.max()
+    }
+
+    /// Sets the per-key limit of every sub-pool, and of those created later
+    /// (see [`ConnectionPool::set_max_size`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `max_size`: 0, above `grow_limit`,
+    /// below `min_idle`, or above `max_total`.
+    pub fn set_max_size(&self, n: usize) -> Result<(), ConfigError> {
+        crate::resize::check_max_size(
+            n,
+            self.inner.config.capacity(),
+            self.inner.min_idle.load(SeqCst),
+        )?;
+        if n > self.max_total() {
+            return Err(ConfigError::Invalid {
+                knob: "max_size",
+                reason: format!("{n} is above max_total ({})", self.max_total()),
+            });
+        }
+        self.inner.per_key.store(n, SeqCst);
+        self.sub_pools().iter().try_for_each(|p| p.set_max_size(n))
+    }
+
+    /// Sets the limit over all keys. Raising it lets waiting keys open
+    /// connections at once; lowering it closes idle connections, the one
+    /// idle longest first, and surplus ones as they come back.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `max_total`: 0, or below the per-key
+    /// `max_size`.
+    pub fn set_max_total(&self, n: usize) -> Result<(), ConfigError> {
+        let per_key = self.inner.per_key.load(SeqCst);
+        if n == 0 || n < per_key {
+            return Err(ConfigError::Invalid {
+                knob: "max_total",
+                reason: format!("{n} is below the per-key max_size ({per_key})"),
+            });
+        }
+        self.inner.total.set_max(n);
+        Ok(())
+    }
+
+    /// Sets `min_idle` of every sub-pool, and of those created later.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `min_idle` when it is above the
+    /// per-key `max_size`.
+    pub fn set_min_idle(&self, n: usize) -> Result<(), ConfigError> {
+        crate::resize::check_min_idle(n, self.inner.per_key.load(SeqCst))?;
+        self.inner.min_idle.store(n, SeqCst);
+        self.sub_pools().iter().try_for_each(|p| p.set_min_idle(n))
     }
 
     /// [`ConnectionPool::evict_all`] on every sub-pool.

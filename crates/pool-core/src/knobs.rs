@@ -15,6 +15,10 @@ macro_rules! knob_table {
             max_size: usize = "10", "integer ≥ 1, ≤ 65 536";
             /// Idle connections the reaper keeps open and never closes below.
             min_idle: usize = "0", "integer ≤ `max_size`";
+            /// The largest `max_size` that `set_max_size` may set at run time:
+            /// slots are allocated up front for it. `0` = `max_size` (the pool
+            /// can shrink and grow back, not beyond).
+            grow_limit: usize = "0", "`0`, or integer ≥ `max_size`, ≤ 65 536";
             /// Longest a `get()` waits, everything included (queueing,
             /// connecting, check, reset).
             acquire_timeout: std::time::Duration = "30s", "duration > 0";

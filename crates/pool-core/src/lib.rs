@@ -40,6 +40,7 @@ mod pool;
 mod reaper;
 mod redact;
 mod report;
+mod resize;
 mod slots;
 mod stats;
 mod striped;

@@ -24,7 +24,7 @@ pub(crate) trait Capacity: Send + Sync {
 }
 
 pub(crate) struct TotalLimit {
-    max: usize,
+    max: AtomicUsize,
     used: AtomicUsize,
     /// Every sub-pool, for eviction.
     pools: Mutex<Vec<Weak<dyn Capacity>>>,
@@ -38,7 +38,7 @@ pub(crate) struct TotalLimit {
 impl TotalLimit {
     pub(crate) fn new(max: usize) -> Self {
         TotalLimit {
-            max,
+            max: AtomicUsize::new(max),
             used: AtomicUsize::new(0),
             pools: Mutex::new(Vec::new()),
             starved: Mutex::new(VecDeque::new()),
@@ -63,7 +63,25 @@ impl TotalLimit {
     }
 
     pub(crate) fn max(&self) -> usize {
-        self.max
+        self.max.load(SeqCst)
+    }
+
+    /// More units are in use than the limit allows (it was lowered).
+    pub(crate) fn is_over(&self) -> bool {
+        self.used() > self.max()
+    }
+
+    /// Sets the limit: raising it offers the room to the starved sub-pools;
+    /// lowering it closes idle connections, oldest first, until the total
+    /// fits (the rest close as they come back).
+    pub(crate) fn set_max(&self, n: usize) {
+        let before = self.max.swap(n, SeqCst);
+        if n > before {
+            self.offer_room();
+        } else {
+            let none: Weak<dyn Capacity> = Weak::<Never>::new();
+            while self.is_over() && self.evict_oldest_idle(&none) {}
+        }
     }
 
     pub(crate) fn has_starved(&self) -> bool {
@@ -73,7 +91,7 @@ impl TotalLimit {
     fn try_take(&self) -> bool {
         let mut u = self.used.load(SeqCst);
         loop {
-            if u >= self.max {
+            if u >= self.max() {
                 return false;
             }
             match self.used.compare_exchange_weak(u, u + 1, SeqCst, SeqCst) {
@@ -128,7 +146,12 @@ impl TotalLimit {
     /// alone would leave it unused while another key waits (issue 16).
     pub(crate) fn release(&self) {
         self.used.fetch_sub(1, SeqCst);
-        while self.has_starved() && self.used() < self.max {
+        self.offer_room();
+    }
+
+    /// Offers free room to the starved sub-pools, longest-starved first.
+    fn offer_room(&self) {
+        while self.has_starved() && self.used() < self.max() {
             let next = {
                 let mut starved = lock(&self.starved);
                 let next = starved.pop_front();
@@ -140,5 +163,21 @@ impl TotalLimit {
                 return;
             }
         }
+    }
+}
+
+/// A `Capacity` that is never alive: the `me` of an eviction on no pool's
+/// behalf (`set_max`).
+struct Never;
+
+impl Capacity for Never {
+    fn on_capacity(&self) -> bool {
+        false
+    }
+    fn oldest_idle(&self) -> Option<(u64, usize)> {
+        None
+    }
+    fn evict(&self, _: usize) -> bool {
+        false
     }
 }

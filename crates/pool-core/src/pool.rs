@@ -210,6 +210,49 @@ impl<M: Manager> ConnectionPool<M> {
         self.inner.close(timeout).await
     }
 
+    /// Sets `max_size` at run time. Growing (up to `grow_limit`) serves
+    /// parked callers at once; shrinking closes idle connections now and
+    /// the surplus in use as it comes back, so that once they are back no
+    /// more than `n` are alive; no connection is opened while above `n`.
+    /// [`stats()`](Self::stats) shows the new limit, [`config()`](Self::config)
+    /// the one the pool was built with.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`](crate::ConfigError::Invalid) naming
+    /// `max_size`: 0, above `grow_limit` (or the built `max_size` when
+    /// `grow_limit` is 0), or below `min_idle`.
+    ///
+    /// ```
+    /// # use pool_core::{ConnectionPool, Manager};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(0) }
+    /// #     async fn check(&self, _: &mut u64) -> Result<(), std::io::Error> { Ok(()) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = ConnectionPool::builder().max_size(4).grow_limit(16).build(Numbers)?;
+    /// pool.set_max_size(16)?;
+    /// assert_eq!(pool.stats().max_size, 16);
+    /// assert!(pool.set_max_size(17).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn set_max_size(&self, n: usize) -> Result<(), crate::ConfigError> {
+        self.inner.set_max_size(n)
+    }
+
+    /// Sets `min_idle` at run time; connections it now asks for are opened
+    /// at once, not at the next reaper pass.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`](crate::ConfigError::Invalid) naming
+    /// `min_idle` when it is above the current `max_size`.
+    pub fn set_min_idle(&self, n: usize) -> Result<(), crate::ConfigError> {
+        self.inner.set_min_idle(n)
+    }
+
     /// Retires every connection alive now and every connect in flight, for a
     /// credential rotation without a restart: idle connections close now, the
     /// ones in use when returned, and a connect that began before this call is

@@ -58,7 +58,7 @@ impl<M: Manager> Inner<M> {
             }
             let idle_for = Duration::from_nanos(now.saturating_sub(entry.last_used));
             if self.config.idle_timeout.is_some_and(|t| idle_for >= t)
-                && idle_left > self.config.min_idle
+                && idle_left > self.min_idle.load(Relaxed)
             {
                 idle_left -= 1;
                 self.close_taken(slot, CloseReason::Idle);
@@ -103,7 +103,7 @@ impl<M: Manager> Inner<M> {
             return;
         };
         let now = self.now_nanos();
-        for idx in 0..self.config.max_size {
+        for idx in 0..self.config.capacity() {
             let meta = self.slots.meta(idx);
             let held = meta.held_since.load(Relaxed);
             if held == 0 || held & WARNED != 0 {

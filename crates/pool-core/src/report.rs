@@ -15,7 +15,7 @@ const HEALTH_WINDOW: Duration = Duration::from_secs(60);
 impl<M: Manager> Inner<M> {
     pub(crate) fn stats(&self) -> Stats {
         let mut s = Stats {
-            max_size: self.config.max_size,
+            max_size: self.max_size.load(Relaxed),
             size: self.size(),
             idle: self.slots.idle_count(),
             opening: self.opening.load(Relaxed),
