@@ -127,3 +127,110 @@ async fn evict_all_after_a_password_change_hands_out_no_old_connection() {
         tokio_postgres::connect(&pg.url_with(Some("old-secret")), tokio_postgres::NoTls).await;
     assert!(old.is_err());
 }
+
+/// The server's id of the connection a command ran on: ids only grow, so a
+/// connection authenticated before the rotation has a smaller id than a
+/// connection opened after it.
+async fn client_id(c: &mut impl redis::aio::ConnectionLike) -> Result<i64, String> {
+    redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(c)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_evict_all_after_a_password_change_uses_no_old_connection() {
+    unipool_tests::require!("redis");
+    let server = unipool_tests::redis_server::ThrowawayRedis::start(Some("old-secret"));
+    let password = Arc::new(Mutex::new("old-secret".to_string()));
+    let config = pool_redis::RedisConfig {
+        shared_connections: 2,
+        password_provider: Some(pool_redis::PasswordSource::new({
+            let password = password.clone();
+            move || password.lock().unwrap().clone()
+        })),
+        pool: pool_core::PoolConfig {
+            max_size: 6,
+            acquire_timeout: Duration::from_secs(10),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let pool = pool_redis::RedisPool::connect(&server.url_with(None), config)
+        .await
+        .unwrap();
+
+    // Load on both lanes: leases (kept a while) and shared commands.
+    let rotated = Arc::new(Mutex::new(None::<i64>));
+    let stop = Arc::new(AtomicBool::new(false));
+    let after = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8u64 {
+        let (pool, rotated, stop, after) =
+            (pool.clone(), rotated.clone(), stop.clone(), after.clone());
+        tasks.spawn(async move {
+            while !stop.load(SeqCst) {
+                let mark = *rotated.lock().unwrap();
+                let id = if i % 2 == 0 {
+                    match pool.lease().await {
+                        Ok(mut lease) => client_id(&mut lease).await,
+                        Err(e) => Err(e.to_string()),
+                    }
+                } else {
+                    client_id(&mut pool.shared()).await
+                };
+                match (id, mark) {
+                    (Ok(id), Some(mark)) => {
+                        after.fetch_add(1, SeqCst);
+                        assert!(
+                            id > mark,
+                            "connection {id} from before the rotation ({mark})"
+                        );
+                    }
+                    (Err(e), Some(_)) => panic!("after the rotation: {e}"),
+                    // Between the server's change and the source's update a
+                    // new connection may be refused.
+                    _ => {}
+                }
+                tokio::time::sleep(Duration::from_millis(i % 3)).await;
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let admin = redis::Client::open(server.url_with(Some("old-secret"))).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("new-secret")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    // Every connection opened before this one has a smaller id.
+    let marker = redis::Client::open(server.url_with(Some("new-secret"))).unwrap();
+    let mark = client_id(&mut marker.get_multiplexed_async_connection().await.unwrap())
+        .await
+        .unwrap();
+    *password.lock().unwrap() = "new-secret".into();
+    pool.evict_all().await.unwrap();
+    *rotated.lock().unwrap() = Some(mark);
+
+    let rotated_at = std::time::Instant::now();
+    while after.load(SeqCst) < 100 {
+        assert!(
+            rotated_at.elapsed() < Duration::from_secs(20),
+            "the load stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, SeqCst);
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    assert!(Pool::stats(pool.exclusive()).closed_evicted >= 1);
+    // The old password opens nothing any more.
+    let old = redis::Client::open(server.url_with(Some("old-secret"))).unwrap();
+    assert!(old.get_multiplexed_async_connection().await.is_err());
+}

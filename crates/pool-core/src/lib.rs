@@ -76,4 +76,10 @@ pub mod util {
     #[doc(hidden)]
     pub use crate::lock::taken_on_this_thread as locks_taken_on_this_thread;
     pub use crate::striped::StripedCounter;
+
+    /// Where a manager reads its password on each connect, for rotating it
+    /// without a restart (pool-sql's `PgManager::password_provider`,
+    /// pool-redis's `RedisConfig::password_provider`): change what it
+    /// returns, then call `evict_all()`.
+    pub type PasswordProvider = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
 }

@@ -32,7 +32,7 @@ mod manager;
 mod pool;
 mod shared;
 
-pub use config::RedisConfig;
+pub use config::{PasswordSource, RedisConfig};
 pub use error::RedisPoolError;
 pub use lease::Lease;
 pub use manager::RedisManager;

@@ -6,7 +6,9 @@ use std::time::Duration;
 use pool_core::util::redact_url;
 use pool_core::Manager;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError, Value};
+use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, Value};
+
+use crate::config::PasswordSource;
 
 /// Opens dedicated connections (a multiplexed connection used by one holder at a
 /// time), checks them with `PING` and resets them with `UNWATCH` (+ `DISCARD` when
@@ -14,6 +16,10 @@ use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 #[derive(Clone)]
 pub struct RedisManager {
     client: Client,
+    /// With a password source: trusted roots for `rediss://` (a client is
+    /// made per connect, with the password of the moment).
+    root_pem: Option<Vec<u8>>,
+    password: Option<PasswordSource>,
     connection: AsyncConnectionConfig,
     /// The URL with its password redacted.
     display: String,
@@ -32,18 +38,13 @@ impl RedisManager {
         command_timeout: Duration,
         root_pem: Option<&[u8]>,
     ) -> Result<Self, RedisError> {
-        let client = match root_pem {
-            Some(pem) if url.starts_with("rediss:") => Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.to_vec()),
-                },
-            )?,
-            _ => Client::open(url)?,
-        };
+        let root_pem = root_pem
+            .filter(|_| url.starts_with("rediss:"))
+            .map(<[u8]>::to_vec);
         Ok(RedisManager {
-            client,
+            client: client_for(url.into_connection_info()?, root_pem.as_deref())?,
+            root_pem,
+            password: None,
             connection: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(connect_timeout))
                 .set_response_timeout(Some(command_timeout)),
@@ -51,13 +52,41 @@ impl RedisManager {
         })
     }
 
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
+    /// Reads the password from `source` on every connect (see
+    /// [`RedisConfig::password_provider`](crate::RedisConfig::password_provider)).
+    pub fn password_source(mut self, source: PasswordSource) -> Self {
+        self.password = Some(source);
+        self
+    }
+
+    /// A client with the credentials of the moment: the URL's, or the
+    /// password source's.
+    pub(crate) fn client(&self) -> Result<Client, RedisError> {
+        let Some(source) = &self.password else {
+            return Ok(self.client.clone());
+        };
+        let info = self.client.get_connection_info().clone();
+        let redis = info.redis_settings().clone().set_password((source.0)());
+        client_for(info.set_redis_settings(redis), self.root_pem.as_deref())
     }
 
     /// The URL with its password redacted.
     pub fn url(&self) -> &str {
         &self.display
+    }
+}
+
+/// A client for `info`, trusting `root_pem` (for `rediss://`) if given.
+fn client_for(info: redis::ConnectionInfo, root_pem: Option<&[u8]>) -> Result<Client, RedisError> {
+    match root_pem {
+        Some(pem) => Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        ),
+        None => Client::open(info),
     }
 }
 
@@ -75,7 +104,7 @@ impl Manager for RedisManager {
     type Error = RedisError;
 
     async fn connect(&self) -> Result<MultiplexedConnection, RedisError> {
-        self.client
+        self.client()?
             .get_multiplexed_async_connection_with_config(&self.connection)
             .await
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use pool_core::{BoxFuture, ConnectionPool, Health, HealthStatus, Pool, Stats};
@@ -24,6 +24,8 @@ pub struct RedisPool {
 struct Inner {
     name: String,
     lane: Lane,
+    /// How the shared lane's connections are made (again, by `evict_all`).
+    lane_config: ConnectionManagerConfig,
     exclusive: ConnectionPool<RedisManager>,
 }
 
@@ -62,7 +64,7 @@ impl RedisPool {
             ));
         }
         config.pool.validate()?;
-        let manager = RedisManager::new(
+        let mut manager = RedisManager::new(
             url,
             config.pool.connect_timeout,
             config.command_timeout,
@@ -71,6 +73,9 @@ impl RedisPool {
         .map_err(|e| {
             RedisPoolError::Config(format!("{}: {e}", pool_core::util::redact_url(url)))
         })?;
+        if let Some(source) = config.password_provider {
+            manager = manager.password_source(source);
+        }
         let lane_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.pool.connect_timeout))
             .set_response_timeout(Some(config.command_timeout))
@@ -84,24 +89,42 @@ impl RedisPool {
         // once (the lane's ConnectionManager would retry even a wrong password
         // with backoff), and its connection stays idle for the next lease.
         drop(exclusive.get().await?);
-        let client = exclusive.manager().client().clone();
-        let mut conns = Vec::with_capacity(config.shared_connections);
-        for _ in 0..config.shared_connections {
-            conns.push(
-                ConnectionManager::new_with_config(client.clone(), lane_config.clone()).await?,
-            );
-        }
+        let conns = open_lane(exclusive.manager(), config.shared_connections, &lane_config).await?;
         Ok(RedisPool {
             inner: Arc::new(Inner {
                 name: name.to_string(),
                 lane: Lane {
-                    conns,
+                    conns: RwLock::new(conns),
                     next: AtomicUsize::new(0),
                     counters: Arc::new(Counters::default()),
                 },
+                lane_config,
                 exclusive,
             }),
         })
+    }
+
+    /// Retires every connection of both lanes, for a credential rotation
+    /// without a restart: the shared lane's connections are opened again
+    /// (with the password source's password of the moment) and replace the
+    /// old ones, then the exclusive lane's are retired by
+    /// [`ConnectionPool::evict_all`]. Once it returns, no command, lease or
+    /// [`shared`](Self::shared) handle taken afterwards uses a connection
+    /// authenticated before it; handles taken before keep theirs until
+    /// dropped. Recipe: change what the password source returns (and the
+    /// server's password), then call this (docs/redis.md).
+    ///
+    /// # Errors
+    /// [`RedisPoolError::Redis`] when the new shared connections cannot be
+    /// opened (e.g. the new password is refused): the old ones stay in
+    /// service, and the exclusive lane is not retired.
+    pub async fn evict_all(&self) -> Result<(), RedisPoolError> {
+        let inner = &self.inner;
+        let n = inner.lane.len();
+        let fresh = open_lane(inner.exclusive.manager(), n, &inner.lane_config).await?;
+        inner.lane.replace(fresh);
+        inner.exclusive.evict_all();
+        Ok(())
     }
 
     /// A clone of the next shared connection (round-robin). Cheap; use it for
@@ -151,7 +174,7 @@ impl RedisPool {
             .inner
             .exclusive
             .manager()
-            .client()
+            .client()?
             .get_async_pubsub()
             .await?)
     }
@@ -175,7 +198,7 @@ impl fmt::Debug for RedisPool {
         f.debug_struct("RedisPool")
             .field("name", &self.inner.name)
             .field("url", &self.inner.exclusive.manager().url())
-            .field("shared_connections", &self.inner.lane.conns.len())
+            .field("shared_connections", &self.inner.lane.len())
             .finish()
     }
 }
@@ -217,4 +240,18 @@ impl Health for RedisPool {
     fn probe(&self, timeout: Duration) -> BoxFuture<'_, HealthStatus> {
         Health::probe(&self.inner.exclusive, timeout)
     }
+}
+
+/// `n` shared connections, made with the manager's credentials of the moment.
+async fn open_lane(
+    manager: &RedisManager,
+    n: usize,
+    config: &ConnectionManagerConfig,
+) -> Result<Vec<ConnectionManager>, RedisPoolError> {
+    let client = manager.client()?;
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        conns.push(ConnectionManager::new_with_config(client.clone(), config.clone()).await?);
+    }
+    Ok(conns)
 }

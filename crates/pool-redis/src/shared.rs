@@ -2,7 +2,9 @@
 //! themselves.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use pool_core::util::{read, write};
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
@@ -95,23 +97,36 @@ impl ConnectionLike for SharedConnection {
 
 /// The lane: its connections and where the round-robin stands.
 pub(crate) struct Lane {
-    pub(crate) conns: Vec<ConnectionManager>,
+    /// Replaced as a whole by `RedisPool::evict_all`; read (one clone) per
+    /// `pick`, which is cheap next to a round trip to the server.
+    pub(crate) conns: RwLock<Vec<ConnectionManager>>,
     pub(crate) next: AtomicUsize,
     pub(crate) counters: Arc<Counters>,
 }
 
 impl Lane {
     pub(crate) fn pick(&self) -> SharedConnection {
-        let i = self.next.fetch_add(1, Relaxed) % self.conns.len();
+        let conns = read(&self.conns);
+        let i = self.next.fetch_add(1, Relaxed) % conns.len();
         SharedConnection {
-            conn: self.conns[i].clone(),
+            conn: conns[i].clone(),
             counters: self.counters.clone(),
         }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        read(&self.conns).len()
+    }
+
+    /// Puts `fresh` connections in place of the lane's (same number).
+    pub(crate) fn replace(&self, fresh: Vec<ConnectionManager>) {
+        let old = std::mem::replace(&mut *write(&self.conns), fresh);
+        drop(old);
+    }
+
     pub(crate) fn stats(&self) -> SharedStats {
         SharedStats {
-            connections: self.conns.len(),
+            connections: self.len(),
             in_flight: self.counters.in_flight.load(Relaxed),
             requests: self.counters.requests.load(Relaxed),
             errors: self.counters.errors.load(Relaxed),

@@ -57,7 +57,7 @@ pub struct PgManager {
 }
 
 /// Where each connect reads its password (see [`PgManager::password_provider`]).
-pub type PasswordProvider = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+pub use pool_core::util::PasswordProvider;
 
 /// Statements prepared on one connection by the helpers, bounded so that ad-hoc
 /// SQL cannot grow it without limit.
