@@ -115,7 +115,15 @@ fn test(args: &[String]) -> Result<()> {
 /// The umbrella's features, each built alone by CI (a feature that only
 /// compiles, or only lints clean, next to another is a bug for its users).
 const UMBRELLA_FEATURES: &[&str] = &[
-    "postgres", "sqlite", "redis", "http", "ws", "zmq", "bb8", "serde",
+    "postgres",
+    "sqlite",
+    "redis",
+    "http",
+    "ws",
+    "zmq",
+    "bb8",
+    "serde",
+    "prometheus",
 ];
 
 fn ci(args: &[String]) -> Result<()> {

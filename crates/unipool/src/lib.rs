@@ -28,6 +28,8 @@
 //! ```
 
 mod registry;
+#[cfg(feature = "prometheus")]
+pub mod telemetry;
 
 pub use registry::{
     CloseReport, Kind, Origin, PoolHealth, PoolStats, PrewarmReport, Prewarmed, Registry,

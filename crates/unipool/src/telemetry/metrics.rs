@@ -1,0 +1,303 @@
+//! `/metrics`: a prometheus-client `Collector` that reads every pool of a
+//! registry when it is scraped.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Unit;
+
+use crate::{HealthStatus, PoolHealth, PoolStats, Registry, Stats};
+use pool_core::Timing;
+
+/// Every pool of `registry` in the Prometheus text format (OpenMetrics 1.0).
+pub fn metrics_text(registry: &Registry) -> String {
+    let mut exposition = prometheus_client::registry::Registry::default();
+    exposition.register_collector(Box::new(Pools(registry.clone())));
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &exposition);
+    out
+}
+
+/// The collector: one snapshot of every pool per scrape.
+struct Pools(Registry);
+
+impl std::fmt::Debug for Pools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pools")
+    }
+}
+
+/// The pool-name label of the OpenTelemetry conventions, in Prometheus form.
+const POOL: &str = "db_client_connection_pool_name";
+
+/// One pool's snapshot and verdict.
+struct Snapshot {
+    stats: PoolStats,
+    health: Option<PoolHealth>,
+}
+
+impl Collector for Pools {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let health = self.0.health().pools;
+        let pools: Vec<Snapshot> = self
+            .0
+            .stats()
+            .into_iter()
+            .map(|stats| {
+                let health = health.iter().find(|h| h.name == stats.name).cloned();
+                Snapshot { stats, health }
+            })
+            .collect();
+        let s = |p: &Snapshot| p.stats.stats.clone();
+
+        family(
+            &mut enc,
+            "db_client_connection_count",
+            "Connections open now, by state",
+            None,
+            MetricType::Gauge,
+            &pools,
+            |p, m| {
+                let st = s(p);
+                gauge(
+                    m,
+                    &[
+                        (POOL, &p.stats.name),
+                        ("db_client_connection_state", "idle"),
+                    ],
+                    st.idle,
+                )?;
+                gauge(
+                    m,
+                    &[
+                        (POOL, &p.stats.name),
+                        ("db_client_connection_state", "used"),
+                    ],
+                    st.in_use,
+                )
+            },
+        )?;
+        each(
+            &mut enc,
+            "db_client_connection_max",
+            "The most connections the pool may open",
+            MetricType::Gauge,
+            &pools,
+            |p| Value::Gauge(s(p).max_size as i64),
+        )?;
+        each(
+            &mut enc,
+            "db_client_connection_pending_requests",
+            "Callers waiting for a connection",
+            MetricType::Gauge,
+            &pools,
+            |p| Value::Gauge(s(p).waiting as i64),
+        )?;
+        each(
+            &mut enc,
+            "db_client_connection_timeouts",
+            "get() calls that ran out of acquire_timeout",
+            MetricType::Counter,
+            &pools,
+            |p| Value::Counter(s(p).timeouts),
+        )?;
+        timing(
+            &mut enc,
+            "db_client_connection_create_time",
+            "Time to open a connection",
+            &pools,
+            |st| st.create_time,
+        )?;
+        timing(
+            &mut enc,
+            "db_client_connection_wait_time",
+            "Time get() calls that waited spent waiting",
+            &pools,
+            |st| st.wait_time,
+        )?;
+        timing(
+            &mut enc,
+            "db_client_connection_use_time",
+            "Time connections were held (only with an observer installed)",
+            &pools,
+            |st| st.use_time,
+        )?;
+
+        each(
+            &mut enc,
+            "unipool_acquired",
+            "Connections handed out",
+            MetricType::Counter,
+            &pools,
+            |p| Value::Counter(s(p).acquired_total),
+        )?;
+        each(
+            &mut enc,
+            "unipool_connections_created",
+            "Connections opened",
+            MetricType::Counter,
+            &pools,
+            |p| Value::Counter(s(p).created),
+        )?;
+        each(
+            &mut enc,
+            "unipool_connect_failures",
+            "Connect attempts that failed",
+            MetricType::Counter,
+            &pools,
+            |p| Value::Counter(s(p).create_failures),
+        )?;
+        family(
+            &mut enc,
+            "unipool_connections_closed",
+            "Connections closed, by reason",
+            None,
+            MetricType::Counter,
+            &pools,
+            |p, m| {
+                let st = s(p);
+                for (reason, n) in closed(&st) {
+                    ConstCounter::new(n).encode(
+                        m.encode_family(&[(POOL, p.stats.name.as_str()), ("reason", reason)])?,
+                    )?;
+                }
+                Ok(())
+            },
+        )?;
+        each(
+            &mut enc,
+            "unipool_reuse_ratio",
+            "Checkouts that reused a connection, over all checkouts",
+            MetricType::Gauge,
+            &pools,
+            |p| Value::Ratio(s(p).reuse_rate),
+        )?;
+        each(
+            &mut enc,
+            "unipool_error_ratio",
+            "Failed connects and timeouts over all acquisition attempts",
+            MetricType::Gauge,
+            &pools,
+            |p| Value::Ratio(p.health.as_ref().map_or(0.0, |h| h.error_rate)),
+        )?;
+        family(
+            &mut enc,
+            "unipool_pool_up",
+            "1 while the pool is healthy or degraded, 0 while unhealthy",
+            None,
+            MetricType::Gauge,
+            &pools,
+            |p, m| {
+                let up = p
+                    .health
+                    .as_ref()
+                    .is_none_or(|h| !matches!(h.status, HealthStatus::Unhealthy { .. }));
+                let kind = p.stats.kind.name();
+                gauge(
+                    m,
+                    &[(POOL, &p.stats.name), ("unipool_pool_kind", kind)],
+                    usize::from(up),
+                )
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// The closes of a snapshot by reason (the engine's `CloseReason` names).
+fn closed(s: &Stats) -> [(&'static str, u64); 5] {
+    [
+        ("broken", s.closed_broken),
+        ("idle", s.closed_idle),
+        ("lifetime", s.closed_lifetime),
+        ("check_failed", s.closed_check_failed),
+        ("evicted", s.closed_evicted),
+    ]
+}
+
+enum Value {
+    Gauge(i64),
+    Counter(u64),
+    Ratio(f64),
+}
+
+/// A metric family whose samples `f` writes.
+fn family<F>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    kind: MetricType,
+    pools: &[Snapshot],
+    mut f: F,
+) -> Result<(), std::fmt::Error>
+where
+    F: FnMut(&Snapshot, &mut MetricEncoder<'_>) -> Result<(), std::fmt::Error>,
+{
+    let mut m = enc.encode_descriptor(name, help, unit, kind)?;
+    for p in pools {
+        f(p, &mut m)?;
+    }
+    Ok(())
+}
+
+/// A family with one sample per pool, labelled with its name.
+fn each(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    pools: &[Snapshot],
+    value: impl Fn(&Snapshot) -> Value,
+) -> Result<(), std::fmt::Error> {
+    family(enc, name, help, None, kind, pools, |p, m| {
+        let labels = [(POOL, p.stats.name.as_str())];
+        let m = m.encode_family(&labels)?;
+        match value(p) {
+            Value::Gauge(v) => ConstGauge::new(v).encode(m),
+            Value::Counter(v) => ConstCounter::new(v).encode(m),
+            Value::Ratio(v) => ConstGauge::new(v).encode(m),
+        }
+    })
+}
+
+fn gauge(
+    m: &mut MetricEncoder<'_>,
+    labels: &[(&str, &str)],
+    v: usize,
+) -> Result<(), std::fmt::Error> {
+    ConstGauge::new(v as i64).encode(m.encode_family(&labels)?)
+}
+
+/// A histogram in seconds from a snapshot's totals: count and sum, one
+/// `+Inf` bucket (the engine keeps totals, not a distribution).
+fn timing(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    pools: &[Snapshot],
+    of: impl Fn(&Stats) -> Timing,
+) -> Result<(), std::fmt::Error> {
+    family(
+        enc,
+        name,
+        help,
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+        pools,
+        |p, m| {
+            let t = of(&p.stats.stats);
+            let labels = [(POOL, p.stats.name.as_str())];
+            m.encode_family(&labels)?
+                .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                    t.total.as_secs_f64(),
+                    t.count,
+                    &[(f64::INFINITY, t.count)],
+                    None,
+                )
+        },
+    )
+}
