@@ -198,3 +198,94 @@ async fn health_is_503_while_postgres_is_down_and_200_when_it_is_back() {
     let (code, body) = get(addr, "/health/connections").await;
     assert_eq!(code, 200, "{body}");
 }
+
+/// The rules block of docs/metrics.md.
+fn example_rules() -> String {
+    let doc = include_str!("../../docs/metrics.md");
+    let after = doc.split("<!-- rules -->").nth(1).expect("the rules marker");
+    let body = after.split("```yaml\n").nth(1).expect("a yaml block");
+    body.split("```").next().unwrap().to_string()
+}
+
+fn promtool(args: &[&str]) -> String {
+    let out = std::process::Command::new("promtool")
+        .args(args)
+        .output()
+        .expect("promtool (Debian package `prometheus`; .ci/run installs it)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?}:\n{said}");
+    said
+}
+
+#[test]
+fn the_example_alert_rules_pass_promtool() {
+    let dir = unipool_tests::temp_dir("rules");
+    let rules = dir.join("rules.yml");
+    std::fs::write(&rules, example_rules()).unwrap();
+    let said = promtool(&["check", "rules", rules.to_str().unwrap()]);
+    assert!(said.contains("4 rules found"), "{said}");
+
+    // Series under which each alert must fire (and the pool that is fine
+    // must not): exhausted with waiters, failing connects, timeouts, down.
+    let pool = "db_client_connection_pool_name";
+    let tests = format!(
+        r#"rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'db_client_connection_count{{{pool}="main",db_client_connection_state="used"}}'
+        values: '10x10'
+      - series: 'db_client_connection_max{{{pool}="main"}}'
+        values: '10x10'
+      - series: 'db_client_connection_pending_requests{{{pool}="main"}}'
+        values: '3x10'
+      - series: 'db_client_connection_count{{{pool}="ok",db_client_connection_state="used"}}'
+        values: '1x10'
+      - series: 'db_client_connection_max{{{pool}="ok"}}'
+        values: '10x10'
+      - series: 'db_client_connection_pending_requests{{{pool}="ok"}}'
+        values: '0x10'
+      - series: 'unipool_connect_failures_total{{{pool}="main"}}'
+        values: '0+10x10'
+      - series: 'unipool_connections_created_total{{{pool}="main"}}'
+        values: '0+1x10'
+      - series: 'db_client_connection_timeouts_total{{{pool}="main"}}'
+        values: '0+2x10'
+      - series: 'unipool_pool_up{{{pool}="main",unipool_pool_kind="postgres"}}'
+        values: '0x10'
+    alert_rule_test:
+      - eval_time: 9m
+        alertname: UnipoolPoolExhausted
+        exp_alerts:
+          - exp_labels: {{severity: warning, {pool}: main}}
+            exp_annotations:
+              summary: "main: every connection in use and callers waiting"
+      - eval_time: 9m
+        alertname: UnipoolConnectErrors
+        exp_alerts:
+          - exp_labels: {{severity: warning, {pool}: main}}
+            exp_annotations:
+              summary: "main: more than 5% of connects fail"
+      - eval_time: 9m
+        alertname: UnipoolAcquireTimeouts
+        exp_alerts:
+          - exp_labels: {{severity: warning, {pool}: main}}
+            exp_annotations:
+              summary: "main: get() calls time out"
+      - eval_time: 9m
+        alertname: UnipoolPoolDown
+        exp_alerts:
+          - exp_labels: {{severity: critical, {pool}: main, unipool_pool_kind: postgres}}
+            exp_annotations:
+              summary: "main (postgres) cannot reach its server"
+"#
+    );
+    let test = dir.join("rules_test.yml");
+    std::fs::write(&test, tests).unwrap();
+    promtool(&["test", "rules", test.to_str().unwrap()]);
+}
