@@ -202,7 +202,10 @@ async fn health_is_503_while_postgres_is_down_and_200_when_it_is_back() {
 /// The rules block of docs/metrics.md.
 fn example_rules() -> String {
     let doc = include_str!("../../docs/metrics.md");
-    let after = doc.split("<!-- rules -->").nth(1).expect("the rules marker");
+    let after = doc
+        .split("<!-- rules -->")
+        .nth(1)
+        .expect("the rules marker");
     let body = after.split("```yaml\n").nth(1).expect("a yaml block");
     body.split("```").next().unwrap().to_string()
 }

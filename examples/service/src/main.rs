@@ -3,9 +3,14 @@
 //! reachable. It prewarms, sends some traffic, prints its health and stats,
 //! and shuts down cleanly.
 //!
+//! With `EXAMPLE_METRICS_ADDR` it serves `/metrics` and
+//! `/health/connections` there (docs/metrics.md), and with
+//! `EXAMPLE_SERVE_SECS` it keeps serving that long after its traffic.
+//!
 //! ```sh
 //! cargo run -p unipool-example-service
 //! UNIPOOL_MAIN_URL=postgres://me@db/app cargo run -p unipool-example-service
+//! EXAMPLE_METRICS_ADDR=127.0.0.1:9464 EXAMPLE_SERVE_SECS=60 cargo run -p unipool-example-service
 //! ```
 
 use std::convert::Infallible;
@@ -31,6 +36,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config = config.file(path)?;
     }
     let registry = config.env()?.build()?;
+    if let Ok(addr) = std::env::var("EXAMPLE_METRICS_ADDR") {
+        let addr: std::net::SocketAddr = addr.parse()?;
+        tokio::spawn(unipool::telemetry::serve(addr, registry.clone()));
+        println!("== serving /metrics and /health/connections on http://{addr}");
+    }
 
     println!("== prewarm");
     let report = registry.prewarm().await;
@@ -72,6 +82,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.created,
             s.reuse_rate * 100.0
         );
+    }
+
+    if let Some(secs) = std::env::var("EXAMPLE_SERVE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        println!("== serving for {secs} s");
+        tokio::time::sleep(Duration::from_secs(secs)).await;
     }
 
     println!("== shutdown");

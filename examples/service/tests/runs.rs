@@ -69,3 +69,87 @@ fn unreachable_servers_are_reported_and_the_rest_still_serves() {
     assert!(out.contains("all closed in"), "{out}");
     assert!(!out.contains(":pw@"), "{out}");
 }
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:`port` over HTTP/1.0; the body, if it answered.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// Kills a child process by its pid when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_real_prometheus_scrapes_the_example_service() {
+    let (metrics, web) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("unipool-prom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _service = Killed(
+        Command::new(env!("CARGO_BIN_EXE_unipool-example-service"))
+            .env("EXAMPLE_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
+            .env("EXAMPLE_SERVE_SECS", "60")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run the example"),
+    );
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: example\n    static_configs:\n      - targets: ['127.0.0.1:{metrics}']\n"
+        ),
+    )
+    .unwrap();
+    let _prometheus = Killed(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{web}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian package `prometheus`; .ci/run installs it)"),
+    );
+    // The example's SQLite pool served its traffic: Prometheus must have
+    // scraped a nonzero count of checkouts for it.
+    let query = "/api/v1/query?query=unipool_acquired_total%7Bdb_client_connection_pool_name%3D%22notes%22%7D";
+    let start = std::time::Instant::now();
+    let answer = loop {
+        if let Some(body) = http_get(web, query) {
+            if body.contains("\"notes\"") && !body.contains("\"0\"]") {
+                break body;
+            }
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(40),
+            "Prometheus never returned the series"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    assert!(answer.contains("\"status\":\"success\""), "{answer}");
+    assert!(answer.contains("\"job\":\"example\""), "{answer}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
