@@ -141,6 +141,27 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
             &format!("db_client_connection_create_time_seconds_sum{main}")
         ) > 0.0
     );
+    // Distributions from the pool's events (the registry's observer): every
+    // checkout and every return, in buckets.
+    let bucket = |what: &str, le: &str| {
+        sample(
+            &text,
+            &format!(
+                "db_client_connection_{what}_time_seconds_bucket{{le=\"{le}\",db_client_connection_pool_name=\"main\"}}"
+            ),
+        )
+    };
+    assert_eq!(bucket("wait", "+Inf"), 5.0);
+    assert_eq!(bucket("use", "+Inf"), 5.0);
+    assert_eq!(bucket("create", "+Inf"), 1.0);
+    assert!(
+        bucket("wait", "0.001") >= 4.0,
+        "idle connections are handed out at once"
+    );
+    assert!(
+        bucket("use", "0.001") <= bucket("use", "0.01"),
+        "cumulative"
+    );
     promtool_check(&text);
 
     let (code, health) = get(addr, "/health/connections").await;

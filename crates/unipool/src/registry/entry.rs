@@ -9,6 +9,7 @@ use pool_core::{HealthStatus, Pool, Stats};
 use super::error::RegistryError;
 use super::kind::Kind;
 use super::spec::PoolSpec;
+use super::timings::{PoolTimings, Recorder};
 
 /// A built pool.
 #[derive(Debug)]
@@ -16,6 +17,9 @@ pub(crate) struct Entry {
     pub(crate) name: String,
     pub(crate) kind: Kind,
     pub(crate) handle: Handle,
+    /// The pool's time distributions, when an exporter is built in and the
+    /// pool's builder takes an observer (SQL pools).
+    pub(crate) timings: Option<Arc<PoolTimings>>,
 }
 
 /// The pool itself, by kind. One per pool, built once: the size of the
@@ -50,11 +54,17 @@ impl Entry {
     /// [`RegistryError::Pool`] when the protocol crate refuses the URL.
     pub(crate) fn build(spec: &PoolSpec) -> Result<Entry, RegistryError> {
         let engine = spec.engine()?;
+        let timings = (cfg!(feature = "prometheus")
+            && matches!(spec.kind, Kind::Postgres | Kind::Sqlite))
+        .then(|| Arc::new(PoolTimings::default()));
+        let observer = timings
+            .clone()
+            .map(|t| Arc::new(Recorder(t)) as Arc<dyn pool_core::Observer>);
         let handle = match spec.kind {
             #[cfg(feature = "postgres")]
-            Kind::Postgres => Handle::Postgres(build_postgres(spec, engine)?),
+            Kind::Postgres => Handle::Postgres(build_postgres(spec, engine, observer)?),
             #[cfg(feature = "sqlite")]
-            Kind::Sqlite => Handle::Sqlite(build_sqlite(spec, engine)?),
+            Kind::Sqlite => Handle::Sqlite(build_sqlite(spec, engine, observer)?),
             #[cfg(feature = "redis")]
             Kind::Redis => Handle::Redis(Arc::new(super::lazy_redis::LazyRedis::new(
                 spec,
@@ -80,6 +90,7 @@ impl Entry {
             name: spec.name.clone(),
             kind: spec.kind,
             handle,
+            timings,
         })
     }
 
@@ -212,10 +223,23 @@ where
     }
 }
 
+/// `builder` with `observer` installed, if any.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+fn observed<M: pool_core::Manager>(
+    builder: pool_core::Builder<M>,
+    observer: Option<Arc<dyn pool_core::Observer>>,
+) -> pool_core::Builder<M> {
+    match observer {
+        Some(o) => builder.observer(o),
+        None => builder,
+    }
+}
+
 #[cfg(feature = "postgres")]
 fn build_postgres(
     spec: &PoolSpec,
     engine: pool_core::PoolConfig,
+    observer: Option<Arc<dyn pool_core::Observer>>,
 ) -> Result<pool_sql::PgPool, RegistryError> {
     use pool_sql::RecyclePolicy;
     let recycle = spec.parsed("recycle", |t| match t.to_ascii_lowercase().as_str() {
@@ -227,7 +251,7 @@ fn build_postgres(
     let manager = pool_sql::PgManager::from_url(&spec.url)
         .map_err(|e| pool_error(spec, e))?
         .recycle_policy(recycle.unwrap_or_default());
-    pool_core::Builder::from_config(engine)
+    observed(pool_core::Builder::from_config(engine), observer)
         .name(spec.name.clone())
         .build(manager)
         .map_err(|e| pool_error(spec, e))
@@ -237,6 +261,7 @@ fn build_postgres(
 fn build_sqlite(
     spec: &PoolSpec,
     engine: pool_core::PoolConfig,
+    observer: Option<Arc<dyn pool_core::Observer>>,
 ) -> Result<pool_sql::SqlitePool, RegistryError> {
     use super::spec::parse;
     let mut manager =
@@ -247,7 +272,7 @@ fn build_sqlite(
     if let Some(wal) = spec.parsed("wal", parse::boolean)? {
         manager = manager.wal(wal);
     }
-    pool_core::Builder::from_config(engine)
+    observed(pool_core::Builder::from_config(engine), observer)
         .name(spec.name.clone())
         .build(manager)
         .map_err(|e| pool_error(spec, e))

@@ -23,6 +23,9 @@ mod kind;
 mod lazy_redis;
 mod report;
 mod spec;
+// Read only by the exporters.
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+pub(crate) mod timings;
 
 use std::fmt;
 use std::future::Future;
@@ -323,6 +326,16 @@ impl Registry {
             return Some(Arc::new(p.clone()));
         }
         None
+    }
+
+    /// The time distributions of pool `name`, if the registry records them.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) fn timings(&self, name: &str) -> Option<Arc<timings::PoolTimings>> {
+        self.inner
+            .entries
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.timings.clone())
     }
 
     /// The health of every pool, and the worst verdict. Cheap: counters only,

@@ -8,6 +8,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
+use std::sync::Arc;
+
+use crate::registry::timings::{Distribution, PoolTimings};
 use crate::{HealthStatus, PoolHealth, PoolStats, Registry, Stats};
 use pool_core::Timing;
 
@@ -37,6 +40,7 @@ const POOL: &str = "db_client_connection_pool_name";
 struct Snapshot {
     stats: PoolStats,
     health: Option<PoolHealth>,
+    timings: Option<Arc<PoolTimings>>,
 }
 
 impl Collector for Pools {
@@ -48,7 +52,12 @@ impl Collector for Pools {
             .into_iter()
             .map(|stats| {
                 let health = health.iter().find(|h| h.name == stats.name).cloned();
-                Snapshot { stats, health }
+                let timings = self.0.timings(&stats.name);
+                Snapshot {
+                    stats,
+                    health,
+                    timings,
+                }
             })
             .collect();
         let s = |p: &Snapshot| p.stats.stats.clone();
@@ -110,20 +119,23 @@ impl Collector for Pools {
             "Time to open a connection",
             &pools,
             |st| st.create_time,
+            |t| t.create.read(),
         )?;
         timing(
             &mut enc,
             "db_client_connection_wait_time",
-            "Time get() calls that waited spent waiting",
+            "Time get() took to hand out a connection",
             &pools,
             |st| st.wait_time,
+            |t| t.wait.read(),
         )?;
         timing(
             &mut enc,
             "db_client_connection_use_time",
-            "Time connections were held (only with an observer installed)",
+            "Time connections were held from checkout to return",
             &pools,
             |st| st.use_time,
+            |t| t.use_.read(),
         )?;
 
         each(
@@ -272,14 +284,16 @@ fn gauge(
     ConstGauge::new(v as i64).encode(m.encode_family(&labels)?)
 }
 
-/// A histogram in seconds from a snapshot's totals: count and sum, one
-/// `+Inf` bucket (the engine keeps totals, not a distribution).
+/// A histogram in seconds: the registry's distribution from the pool's
+/// events where it records one (SQL pools), else the snapshot's totals —
+/// count and sum, one `+Inf` bucket.
 fn timing(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     pools: &[Snapshot],
     of: impl Fn(&Stats) -> Timing,
+    recorded: impl Fn(&PoolTimings) -> Distribution,
 ) -> Result<(), std::fmt::Error> {
     family(
         enc,
@@ -289,14 +303,21 @@ fn timing(
         MetricType::Histogram,
         pools,
         |p, m| {
-            let t = of(&p.stats.stats);
             let labels = [(POOL, p.stats.name.as_str())];
+            let d = match &p.timings {
+                Some(t) => recorded(t),
+                None => {
+                    let t = of(&p.stats.stats);
+                    Distribution {
+                        sum: t.total.as_secs_f64(),
+                        count: t.count,
+                        buckets: vec![(f64::INFINITY, t.count)],
+                    }
+                }
+            };
             m.encode_family(&labels)?
                 .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-                    t.total.as_secs_f64(),
-                    t.count,
-                    &[(f64::INFINITY, t.count)],
-                    None,
+                    d.sum, d.count, &d.buckets, None,
                 )
         },
     )

@@ -1,0 +1,112 @@
+//! The distributions of a registry pool's create, wait and use times, from
+//! the engine's events (an observer the registry installs on the pools it
+//! builds, when an exporter feature is on): what `/metrics` exposes as
+//! histogram buckets. Lock-free: one atomic add per bucket hit and one for
+//! the sum.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pool_core::{Event, Observer};
+
+/// Upper bounds of the buckets, in seconds (the OpenTelemetry conventions'
+/// advice for `db.client.connection.*` durations); one more bucket holds
+/// what is above the last.
+pub const BOUNDS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+
+/// One distribution of durations.
+#[derive(Default)]
+pub(crate) struct Histogram {
+    buckets: [AtomicU64; BOUNDS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+/// A histogram as prometheus-client takes it: sum in seconds, count, and
+/// per bucket `(upper bound, count in it)` — not cumulative: the encoder
+/// adds them up — the last one `+Inf`.
+pub(crate) struct Distribution {
+    pub(crate) sum: f64,
+    pub(crate) count: u64,
+    pub(crate) buckets: Vec<(f64, u64)>,
+}
+
+impl Histogram {
+    pub(crate) fn record(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = BOUNDS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BOUNDS.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_nanos
+            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    pub(crate) fn read(&self) -> Distribution {
+        let mut total = 0;
+        let mut buckets = Vec::with_capacity(BOUNDS.len() + 1);
+        for (i, b) in self.buckets.iter().enumerate() {
+            let n = b.load(Relaxed);
+            total += n;
+            buckets.push((BOUNDS.get(i).copied().unwrap_or(f64::INFINITY), n));
+        }
+        Distribution {
+            sum: Duration::from_nanos(self.sum_nanos.load(Relaxed)).as_secs_f64(),
+            count: total,
+            buckets,
+        }
+    }
+}
+
+/// The three distributions of one pool.
+#[derive(Default)]
+pub(crate) struct PoolTimings {
+    pub(crate) create: Histogram,
+    /// Every checkout's wait (zero for one that found an idle connection).
+    pub(crate) wait: Histogram,
+    pub(crate) use_: Histogram,
+}
+
+impl std::fmt::Debug for PoolTimings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolTimings")
+            .field("checkouts", &self.wait.read().count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The observer that fills a pool's timings.
+pub(crate) struct Recorder(pub(crate) Arc<PoolTimings>);
+
+impl Observer for Recorder {
+    fn on_event(&self, _pool: &str, event: Event) {
+        match event {
+            Event::Created { connect_time } => self.0.create.record(connect_time),
+            Event::CheckedOut { wait } => self.0.wait.record(wait),
+            Event::CheckedIn { used } => self.0.use_.record(used),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_duration_lands_in_one_bucket_and_the_last_is_inf() {
+        let h = Histogram::default();
+        for ms in [0, 1, 3, 20, 20_000] {
+            h.record(Duration::from_millis(ms));
+        }
+        let d = h.read();
+        assert_eq!(d.count, 5);
+        assert!((d.sum - 20.024).abs() < 1e-9, "{}", d.sum);
+        assert_eq!(d.buckets[0], (0.001, 2), "0 and 1 ms are ≤ 1 ms");
+        assert_eq!(d.buckets[1], (0.005, 1));
+        assert_eq!(d.buckets[2], (0.01, 0));
+        assert_eq!(d.buckets[3], (0.05, 1));
+        assert_eq!(*d.buckets.last().unwrap(), (f64::INFINITY, 1), "20 s");
+    }
+}
