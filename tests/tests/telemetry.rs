@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use unipool::{Registry, RegistryConfig};
+use unipool_tests::zmq_peer::{Echo, ZmqPeer};
 use unipool_tests::{pg, require};
 
 /// Serves the registry's endpoints on a side port (`telemetry::serve`);
@@ -92,9 +93,14 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
     // Trust authentication ignores the password: it is here to be hidden.
     let url = pg::url().replacen("postgres://postgres@", "postgres://postgres:s3cret-pw@", 1);
     assert!(url.contains("s3cret-pw"), "{url}");
+    let peer = ZmqPeer::echo(Echo::Rep, Duration::ZERO);
     let registry = RegistryConfig::new()
         .toml(
-            &format!("[pools.main]\nurl = \"{url}\"\nmax_size = 3\n"),
+            &format!(
+                "[pools.main]\nurl = \"{url}\"\nmax_size = 3\n\
+                 [pools.bus]\nurl = \"{}\"\nkind = \"zmq\"\nsocket = \"req\"\n",
+                peer.endpoint
+            ),
             "test.toml",
         )
         .unwrap()
@@ -104,6 +110,10 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
     for _ in 0..5 {
         let c = pool.get().await.unwrap();
         c.query_one("SELECT 1", &[]).await.unwrap();
+    }
+    let bus = registry.zmq("bus").unwrap();
+    for _ in 0..3 {
+        bus.request([b"ping".to_vec()]).await.unwrap();
     }
     let addr = serve(registry).await;
     let (code, text) = get(addr, "/metrics").await;
@@ -161,6 +171,14 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
     assert!(
         bucket("use", "0.001") <= bucket("use", "0.01"),
         "cumulative"
+    );
+    // A pool built by a protocol crate (pool-zmq) records them too.
+    assert_eq!(
+        sample(
+            &text,
+            "db_client_connection_use_time_seconds_bucket{le=\"+Inf\",db_client_connection_pool_name=\"bus\"}"
+        ),
+        3.0
     );
     promtool_check(&text);
 

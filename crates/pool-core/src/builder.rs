@@ -197,6 +197,15 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// [`observer`](Self::observer), if `observer` is `Some` (for the
+    /// protocol crates, whose configurations carry an optional one).
+    pub fn observer_opt(self, observer: Option<&crate::SharedObserver>) -> Self {
+        match observer {
+            Some(o) => self.observer(o.0.clone()),
+            None => self,
+        }
+    }
+
     /// The configuration and hooks (a keyed pool hands them to its sub-pools).
     pub(crate) fn into_parts(self) -> (PoolConfig, Hooks<M>) {
         (self.config, self.hooks)

@@ -8,6 +8,7 @@
 //! allocated per event. Without an observer the pool pays one predictable
 //! branch per checkout and per return.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Receives a pool's [`Event`]s, synchronously, on the task that caused them
@@ -142,5 +143,25 @@ impl FailureKind {
             FailureKind::Transient => "transient",
             FailureKind::Permanent => "permanent",
         }
+    }
+}
+
+/// An observer as a configuration value, for the protocol crates'
+/// configurations (`WsConfig`, `ZmqConfig`, `RedisConfig`): two are equal
+/// when they are the same observer, and `Debug` shows no internals.
+#[derive(Clone)]
+pub struct SharedObserver(pub Arc<dyn Observer>);
+
+impl PartialEq for SharedObserver {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SharedObserver {}
+
+impl std::fmt::Debug for SharedObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedObserver(..)")
     }
 }

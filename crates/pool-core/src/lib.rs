@@ -53,7 +53,7 @@ pub use builder::Builder;
 pub use config::{ConfigError, PoolConfig, QueueMode, MAX_POOL_SIZE, MIN_REAP_INTERVAL};
 pub use dyn_pool::Pool;
 pub use error::{LastError, PoolError};
-pub use events::{CloseReason, Event, FailureKind, Observer};
+pub use events::{CloseReason, Event, FailureKind, Observer, SharedObserver};
 pub use guard::PooledConnection;
 pub use health::{BoxFuture, Health, HealthStatus};
 pub use keyed::KeyedPool;

@@ -27,6 +27,9 @@ pub struct RedisConfig {
     /// The exclusive lane's engine configuration (`max_size`, `acquire_timeout`,
     /// …); its `connect_timeout` also bounds the shared lane's connects.
     pub pool: PoolConfig,
+    /// Told of the exclusive lane's events (pool-core's `Observer`).
+    /// Default none.
+    pub observer: Option<pool_core::SharedObserver>,
 }
 
 impl Default for RedisConfig {
@@ -37,6 +40,7 @@ impl Default for RedisConfig {
             root_certificate_pem: None,
             password_provider: None,
             pool: PoolConfig::default(),
+            observer: None,
         }
     }
 }

@@ -83,6 +83,7 @@ impl RedisPool {
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(2));
         let exclusive = pool_core::Builder::from_config(config.pool)
+            .observer_opt(config.observer.as_ref())
             .name(format!("{name}.exclusive"))
             .build(manager)?;
         // One lease first, through the engine: it returns the connect error at

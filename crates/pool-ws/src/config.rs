@@ -15,6 +15,9 @@ pub struct WsConfig {
     pub pool: PoolConfig,
     /// Connections over all URLs. Default 50.
     pub max_total: usize,
+    /// Told of every sub-pool's events (pool-core's `Observer`; the
+    /// sub-pools are named `name[key]`). Default none.
+    pub observer: Option<pool_core::SharedObserver>,
     /// Extra handshake headers (authorization, cookies, …). Default none.
     pub headers: Vec<(String, String)>,
     /// Subprotocols offered in `Sec-WebSocket-Protocol`. Default none.
@@ -51,6 +54,7 @@ impl Default for WsConfig {
         WsConfig {
             pool,
             max_total: 50,
+            observer: None,
             headers: Vec::new(),
             subprotocols: Vec::new(),
             ping_timeout: Duration::from_secs(10),

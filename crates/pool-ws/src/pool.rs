@@ -94,9 +94,10 @@ impl WsPool {
             counters: Arc::new(Counters::default()),
         });
         let for_keys = shared.clone();
-        let keyed = KeyedPool::new(
+        let keyed = KeyedPool::from_builder(
             name,
-            config.pool.clone(),
+            pool_core::Builder::from_config(config.pool.clone())
+                .observer_opt(config.observer.as_ref()),
             config.max_total,
             move |key: &UrlKey| WsManager::new(&key.0, for_keys.clone()),
         )?;

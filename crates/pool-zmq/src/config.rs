@@ -185,6 +185,9 @@ pub struct ZmqConfig {
     pub pool: PoolConfig,
     /// Sockets over all configurations. Default 50.
     pub max_total: usize,
+    /// Told of every sub-pool's events (pool-core's `Observer`; the
+    /// sub-pools are named `name[key]`). Default none.
+    pub observer: Option<pool_core::SharedObserver>,
     /// Longest `send` waits for room (high-water mark). Default 5 s.
     pub send_timeout: Duration,
     /// Longest `recv` waits for a message. Default 30 s.
@@ -203,6 +206,7 @@ impl Default for ZmqConfig {
                 ..PoolConfig::default()
             },
             max_total: 50,
+            observer: None,
             send_timeout: Duration::from_secs(5),
             recv_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),

@@ -103,9 +103,10 @@ impl ZmqPool {
         let connectivity = Arc::new(Connectivity::default());
         let (ctx, counter, links) = (context.clone(), dropped.clone(), connectivity.clone());
         let timeouts = (config.send_timeout, config.recv_timeout);
-        let keyed = KeyedPool::new(
+        let keyed = KeyedPool::from_builder(
             name,
-            config.pool.clone(),
+            pool_core::Builder::from_config(config.pool.clone())
+                .observer_opt(config.observer.as_ref()),
             config.max_total,
             move |c: &SocketConfig| {
                 ZmqManager::new(

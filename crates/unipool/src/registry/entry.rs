@@ -17,8 +17,8 @@ pub(crate) struct Entry {
     pub(crate) name: String,
     pub(crate) kind: Kind,
     pub(crate) handle: Handle,
-    /// The pool's time distributions, when an exporter is built in and the
-    /// pool's builder takes an observer (SQL pools).
+    /// The pool's time distributions, when an exporter is built in (every
+    /// kind but HTTP, whose connections are reqwest's).
     pub(crate) timings: Option<Arc<PoolTimings>>,
 }
 
@@ -54,9 +54,9 @@ impl Entry {
     /// [`RegistryError::Pool`] when the protocol crate refuses the URL.
     pub(crate) fn build(spec: &PoolSpec) -> Result<Entry, RegistryError> {
         let engine = spec.engine()?;
-        let timings = (cfg!(feature = "prometheus")
-            && matches!(spec.kind, Kind::Postgres | Kind::Sqlite))
-        .then(|| Arc::new(PoolTimings::default()));
+        // HTTP pools are reqwest's, not the engine's: no events.
+        let timings = (cfg!(feature = "prometheus") && spec.kind != Kind::Http)
+            .then(|| Arc::new(PoolTimings::default()));
         let observer = timings
             .clone()
             .map(|t| Arc::new(Recorder(t)) as Arc<dyn pool_core::Observer>);
@@ -68,14 +68,17 @@ impl Entry {
             #[cfg(feature = "redis")]
             Kind::Redis => Handle::Redis(Arc::new(super::lazy_redis::LazyRedis::new(
                 spec,
-                redis_config(spec, engine)?,
+                pool_redis::RedisConfig {
+                    observer: observer.map(pool_core::SharedObserver),
+                    ..redis_config(spec, engine)?
+                },
             ))),
             #[cfg(feature = "http")]
             Kind::Http => Handle::Http(build_http(spec)?),
             #[cfg(feature = "ws")]
-            Kind::Ws => Handle::Ws(build_ws(spec)?),
+            Kind::Ws => Handle::Ws(build_ws(spec, observer)?),
             #[cfg(feature = "zmq")]
-            Kind::Zmq => Handle::Zmq(build_zmq(spec)?),
+            Kind::Zmq => Handle::Zmq(build_zmq(spec, observer)?),
             kind => {
                 // `specs()` refuses kinds this build cannot make.
                 return Err(RegistryError::Unsupported {
@@ -366,9 +369,15 @@ async fn warm_up_ws(endpoint: &pool_ws::WsEndpoint) -> Result<usize, String> {
 }
 
 #[cfg(feature = "ws")]
-fn build_ws(spec: &PoolSpec) -> Result<pool_ws::WsEndpoint, RegistryError> {
+fn build_ws(
+    spec: &PoolSpec,
+    observer: Option<Arc<dyn pool_core::Observer>>,
+) -> Result<pool_ws::WsEndpoint, RegistryError> {
     use super::spec::parse;
-    let mut config = pool_ws::WsConfig::default();
+    let mut config = pool_ws::WsConfig {
+        observer: observer.map(pool_core::SharedObserver),
+        ..Default::default()
+    };
     config.pool = spec.engine_from(config.pool.clone())?;
     if let Some(n) = spec.parsed("max_total", parse::positive)? {
         config.max_total = n;
@@ -416,10 +425,16 @@ fn build_ws(spec: &PoolSpec) -> Result<pool_ws::WsEndpoint, RegistryError> {
 }
 
 #[cfg(feature = "zmq")]
-fn build_zmq(spec: &PoolSpec) -> Result<pool_zmq::ZmqEndpoint, RegistryError> {
+fn build_zmq(
+    spec: &PoolSpec,
+    observer: Option<Arc<dyn pool_core::Observer>>,
+) -> Result<pool_zmq::ZmqEndpoint, RegistryError> {
     use super::spec::parse;
     use pool_zmq::{SocketConfig, SocketKind};
-    let mut config = pool_zmq::ZmqConfig::default();
+    let mut config = pool_zmq::ZmqConfig {
+        observer: observer.map(pool_core::SharedObserver),
+        ..Default::default()
+    };
     config.pool = spec.engine_from(config.pool.clone())?;
     let kind = spec
         .parsed("socket", |t| {
