@@ -7,6 +7,7 @@ mod http_bench;
 mod redis_bench;
 mod report;
 mod sql_bench;
+mod telemetry_bench;
 mod ws_bench;
 mod zmq_bench;
 
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
         .map(String::as_str)
         .collect();
     let suites = if suites.is_empty() {
-        vec!["core", "sql", "redis", "http", "ws", "zmq"]
+        vec!["core", "sql", "redis", "http", "ws", "zmq", "telemetry"]
     } else {
         suites
     };
@@ -65,8 +66,9 @@ fn main() -> ExitCode {
             "http" => http_bench::run(quick, &mut report),
             "ws" => ws_bench::run(quick, &mut report),
             "zmq" => zmq_bench::run(quick, &mut report),
+            "telemetry" => telemetry_bench::run(quick, &mut report),
             other => Err(format!(
-                "unknown bench suite `{other}` (known: core, sql, redis, http, ws, zmq)"
+                "unknown bench suite `{other}` (known: core, sql, redis, http, ws, zmq, telemetry)"
             )),
         };
         if let Err(e) = result {

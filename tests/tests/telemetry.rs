@@ -94,12 +94,15 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
     let url = pg::url().replacen("postgres://postgres@", "postgres://postgres:s3cret-pw@", 1);
     assert!(url.contains("s3cret-pw"), "{url}");
     let peer = ZmqPeer::echo(Echo::Rep, Duration::ZERO);
+    let web = unipool_tests::http_server::start().await;
     let registry = RegistryConfig::new()
         .toml(
             &format!(
                 "[pools.main]\nurl = \"{url}\"\nmax_size = 3\n\
-                 [pools.bus]\nurl = \"{}\"\nkind = \"zmq\"\nsocket = \"req\"\n",
-                peer.endpoint
+                 [pools.bus]\nurl = \"{}\"\nkind = \"zmq\"\nsocket = \"req\"\n\
+                 [pools.api]\nurl = \"{}\"\n",
+                peer.endpoint,
+                web.url("/")
             ),
             "test.toml",
         )
@@ -114,6 +117,11 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
     let bus = registry.zmq("bus").unwrap();
     for _ in 0..3 {
         bus.request([b"ping".to_vec()]).await.unwrap();
+    }
+    let api = registry.http("api").unwrap();
+    for _ in 0..4 {
+        let resp = api.send(api.get("ok").unwrap()).await.unwrap();
+        assert_eq!(resp.status(), 200);
     }
     let addr = serve(registry).await;
     let (code, text) = get(addr, "/metrics").await;
@@ -180,10 +188,38 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
         ),
         3.0
     );
+    // Per host of the HTTP pool: four requests over one connection.
+    let (address, port) = web
+        .host()
+        .rsplit_once(':')
+        .map(|(a, p)| (a.to_string(), p.to_string()))
+        .unwrap();
+    let host = format!(
+        "{{db_client_connection_pool_name=\"api\",server_address=\"{address}\",server_port=\"{port}\"}}"
+    );
+    assert_eq!(
+        sample(&text, &format!("unipool_http_requests_total{host}")),
+        4.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("unipool_http_connections_opened_total{host}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, &format!("unipool_http_reuse_ratio{host}")),
+        0.75
+    );
     promtool_check(&text);
 
     let (code, health) = get(addr, "/health/connections").await;
     assert_eq!(code, 200, "{health}");
+    let efficiency = format!(
+        r#""hosts":[{{"connections_opened":1,"error_rate":0.0,"host":"{address}:{port}","open_connections":1,"requests":4,"reuse_rate":0.75}}]"#
+    );
+    assert!(health.contains(&efficiency), "{efficiency} not in {health}");
     for body in [&text, &health] {
         assert!(!body.contains("s3cret-pw"), "a password in\n{body}");
     }

@@ -328,6 +328,25 @@ impl Registry {
         None
     }
 
+    /// Every HTTP pool with its name (the shared client of `http_for` last,
+    /// if created), for per-host figures.
+    #[cfg(feature = "http")]
+    pub(crate) fn http_pools(&self) -> Vec<(String, pool_http::HttpPool)> {
+        let mut out: Vec<(String, pool_http::HttpPool)> = self
+            .inner
+            .entries
+            .iter()
+            .filter_map(|e| match &e.handle {
+                entry::Handle::Http(p) => Some((e.name.clone(), p.clone())),
+                _ => None,
+            })
+            .collect();
+        if let Some(p) = &*pool_core::util::lock(&self.inner.default_http.pool) {
+            out.push((DEFAULT_HTTP_NAME.to_string(), p.clone()));
+        }
+        out
+    }
+
     /// The time distributions of pool `name`, if the registry records them.
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub(crate) fn timings(&self, name: &str) -> Option<Arc<timings::PoolTimings>> {

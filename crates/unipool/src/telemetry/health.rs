@@ -14,6 +14,8 @@ pub fn health_json(registry: &Registry) -> (bool, String) {
     let checked = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    #[cfg(feature = "http")]
+    let http = registry.http_pools();
     let mut components = Map::new();
     for p in &health.pools {
         let s = stats
@@ -35,6 +37,10 @@ pub fn health_json(registry: &Registry) -> (bool, String) {
         });
         if let Some(reason) = reason(&p.status) {
             details["reason"] = Value::from(reason);
+        }
+        #[cfg(feature = "http")]
+        if let Some((_, pool)) = http.iter().find(|(name, _)| *name == p.name) {
+            details["hosts"] = hosts(pool);
         }
         components.insert(
             p.name.clone(),
@@ -59,4 +65,23 @@ fn reason(s: &HealthStatus) -> Option<&str> {
         HealthStatus::Healthy => None,
         HealthStatus::Degraded { reason } | HealthStatus::Unhealthy { reason } => Some(reason),
     }
+}
+
+/// An HTTP pool's figures per host (seed 002's "efficiency").
+#[cfg(feature = "http")]
+fn hosts(pool: &pool_http::HttpPool) -> Value {
+    pool.stats()
+        .hosts
+        .iter()
+        .map(|h| {
+            json!({
+                "host": h.host,
+                "requests": h.requests,
+                "connections_opened": h.connections_opened,
+                "open_connections": h.open_connections,
+                "reuse_rate": h.reuse_rate,
+                "error_rate": if h.requests == 0 { 0.0 } else { h.failures as f64 / h.requests as f64 },
+            })
+        })
+        .collect()
 }

@@ -215,6 +215,8 @@ impl Collector for Pools {
                 )
             },
         )?;
+        #[cfg(feature = "http")]
+        http_hosts(&self.0, &mut enc)?;
         Ok(())
     }
 }
@@ -321,4 +323,94 @@ fn timing(
                 )
         },
     )
+}
+
+/// One per-host series: name, help, type, and its value for a host.
+#[cfg(feature = "http")]
+type HostSeries = (
+    &'static str,
+    &'static str,
+    MetricType,
+    fn(&pool_http::HostStats) -> Value,
+);
+
+/// Per host of every HTTP pool: requests, connections opened, open
+/// connections, failures, reuse and error rates (seed 002's "efficiency").
+#[cfg(feature = "http")]
+fn http_hosts(registry: &Registry, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+    let hosts: Vec<(String, pool_http::HostStats)> = registry
+        .http_pools()
+        .into_iter()
+        .flat_map(|(name, pool)| {
+            pool.stats()
+                .hosts
+                .into_iter()
+                .map(move |h| (name.clone(), h))
+        })
+        .collect();
+    let labels = |pool: &str, h: &pool_http::HostStats| {
+        let (address, port) = h.host.rsplit_once(':').unwrap_or((&h.host, ""));
+        [
+            (POOL, pool.to_string()),
+            ("server_address", address.to_string()),
+            ("server_port", port.to_string()),
+        ]
+    };
+    let series: [HostSeries; 6] = [
+        (
+            "http_client_open_connections",
+            "Connections open to the host (idle and active)",
+            MetricType::Gauge,
+            |h| Value::Gauge(h.open_connections as i64),
+        ),
+        (
+            "unipool_http_requests",
+            "Attempts sent to the host (retries count)",
+            MetricType::Counter,
+            |h| Value::Counter(h.requests),
+        ),
+        (
+            "unipool_http_connections_opened",
+            "Connections opened to the host",
+            MetricType::Counter,
+            |h| Value::Counter(h.connections_opened),
+        ),
+        (
+            "unipool_http_failures",
+            "Attempts to the host that got no response",
+            MetricType::Counter,
+            |h| Value::Counter(h.failures),
+        ),
+        (
+            "unipool_http_reuse_ratio",
+            "Requests to the host that reused a connection",
+            MetricType::Gauge,
+            |h| Value::Ratio(h.reuse_rate),
+        ),
+        (
+            "unipool_http_error_ratio",
+            "Attempts to the host that got no response, over all",
+            MetricType::Gauge,
+            |h| {
+                Value::Ratio(if h.requests == 0 {
+                    0.0
+                } else {
+                    h.failures as f64 / h.requests as f64
+                })
+            },
+        ),
+    ];
+    for (name, help, kind, value) in series {
+        let mut m = enc.encode_descriptor(name, help, None, kind)?;
+        for (pool, h) in &hosts {
+            let l = labels(pool, h);
+            let m = m.encode_family(&l)?;
+            match value(h) {
+                Value::Gauge(v) => ConstGauge::new(v).encode(m)?,
+                Value::Counter(v) => ConstCounter::new(v).encode(m)?,
+                Value::Ratio(v) => ConstGauge::new(v).encode(m)?,
+            }
+        }
+    }
+    Ok(())
 }
