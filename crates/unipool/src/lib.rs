@@ -27,6 +27,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "otel")]
+pub mod otel;
 mod registry;
 #[cfg(feature = "prometheus")]
 pub mod telemetry;

@@ -55,7 +55,8 @@ impl Entry {
     pub(crate) fn build(spec: &PoolSpec) -> Result<Entry, RegistryError> {
         let engine = spec.engine()?;
         // HTTP pools are reqwest's, not the engine's: no events.
-        let timings = (cfg!(feature = "prometheus") && spec.kind != Kind::Http)
+        let timings = (cfg!(any(feature = "prometheus", feature = "otel"))
+            && spec.kind != Kind::Http)
             .then(|| Arc::new(PoolTimings::default()));
         let observer = timings
             .clone()

@@ -24,7 +24,7 @@ mod lazy_redis;
 mod report;
 mod spec;
 // Read only by the exporters.
-#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "prometheus", feature = "otel")), allow(dead_code))]
 pub(crate) mod timings;
 
 use std::fmt;
@@ -348,7 +348,7 @@ impl Registry {
     }
 
     /// The time distributions of pool `name`, if the registry records them.
-    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "prometheus", feature = "otel")), allow(dead_code))]
     pub(crate) fn timings(&self, name: &str) -> Option<Arc<timings::PoolTimings>> {
         self.inner
             .entries

@@ -66,6 +66,9 @@ pub(crate) struct PoolTimings {
     /// Every checkout's wait (zero for one that found an idle connection).
     pub(crate) wait: Histogram,
     pub(crate) use_: Histogram,
+    /// The OpenTelemetry histograms, once `otel::install` ran.
+    #[cfg(feature = "otel")]
+    pub(crate) otel: std::sync::OnceLock<crate::otel::OtelTimings>,
 }
 
 impl std::fmt::Debug for PoolTimings {
@@ -81,13 +84,40 @@ pub(crate) struct Recorder(pub(crate) Arc<PoolTimings>);
 
 impl Observer for Recorder {
     fn on_event(&self, _pool: &str, event: Event) {
-        match event {
-            Event::Created { connect_time } => self.0.create.record(connect_time),
-            Event::CheckedOut { wait } => self.0.wait.record(wait),
-            Event::CheckedIn { used } => self.0.use_.record(used),
-            _ => {}
+        #[cfg(feature = "otel")]
+        use crate::otel::Which;
+        let t = &self.0;
+        let (_which, d) = match event {
+            Event::Created { connect_time } => {
+                t.create.record(connect_time);
+                (Which::Create, connect_time)
+            }
+            Event::CheckedOut { wait } => {
+                t.wait.record(wait);
+                (Which::Wait, wait)
+            }
+            Event::CheckedIn { used } => {
+                t.use_.record(used);
+                (Which::Use, used)
+            }
+            _ => return,
+        };
+        #[cfg(feature = "otel")]
+        if let Some(o) = t.otel.get() {
+            crate::otel::record(o, _which, d.as_secs_f64());
         }
+        #[cfg(not(feature = "otel"))]
+        let _ = d;
     }
+}
+
+/// Which histogram an event goes to (the OpenTelemetry side has its own).
+#[cfg(not(feature = "otel"))]
+#[derive(Clone, Copy)]
+enum Which {
+    Create,
+    Wait,
+    Use,
 }
 
 #[cfg(test)]
