@@ -220,6 +220,10 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
         r#""hosts":[{{"connections_opened":1,"error_rate":0.0,"host":"{address}:{port}","open_connections":1,"requests":4,"reuse_rate":0.75}}]"#
     );
     assert!(health.contains(&efficiency), "{efficiency} not in {health}");
+    assert!(
+        health.contains(r#""target":"postgres://postgres:***@127.0.0.1"#),
+        "the target, redacted: {health}"
+    );
     for body in [&text, &health] {
         assert!(!body.contains("s3cret-pw"), "a password in\n{body}");
     }

@@ -20,6 +20,8 @@ pub(crate) struct Entry {
     /// The pool's time distributions, when an exporter is built in (every
     /// kind but HTTP, whose connections are reqwest's).
     pub(crate) timings: Option<Arc<PoolTimings>>,
+    /// Where the pool connects, its password redacted (for reports).
+    pub(crate) target: String,
 }
 
 /// The pool itself, by kind. One per pool, built once: the size of the
@@ -95,6 +97,7 @@ impl Entry {
             kind: spec.kind,
             handle,
             timings,
+            target: super::error::redact_any_url(&spec.url),
         })
     }
 

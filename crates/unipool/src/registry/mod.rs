@@ -347,6 +347,16 @@ impl Registry {
         out
     }
 
+    /// Where pool `name` connects, its password redacted.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) fn target(&self, name: &str) -> Option<&str> {
+        self.inner
+            .entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.target.as_str())
+    }
+
     /// The time distributions of pool `name`, if the registry records them.
     #[cfg_attr(not(any(feature = "prometheus", feature = "otel")), allow(dead_code))]
     pub(crate) fn timings(&self, name: &str) -> Option<Arc<timings::PoolTimings>> {

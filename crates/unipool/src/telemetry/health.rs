@@ -25,6 +25,7 @@ pub fn health_json(registry: &Registry) -> (bool, String) {
             .unwrap_or_default();
         let mut details = json!({
             "kind": p.kind.name(),
+            "target": registry.target(&p.name),
             "size": s.size,
             "idle": s.idle,
             "in_use": s.in_use,
