@@ -21,7 +21,9 @@ use std::future::Future;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::core_pools::{Barging, Bb8, BenchPool, Deadpool, Mobc, Observed, Ours, Qp};
+use crate::core_pools::{
+    Barging, Bb8, BenchPool, Deadpool, Mobc, Observed, Ours, Qp, RegistryObserved,
+};
 use crate::report::{median, Report, Row};
 
 pub use crate::core_pools::window_from_env;
@@ -164,6 +166,7 @@ macro_rules! with_pool {
             "bb8" => $run::<Bb8>($($arg),*),
             "qp" => $run::<Qp>($($arg),*),
             "unipool+observer" => $run::<Observed>($($arg),*),
+            "unipool+registry observer" => $run::<RegistryObserved>($($arg),*),
             _ => $run::<Mobc>($($arg),*),
         }
     };
@@ -332,16 +335,15 @@ fn observer_overhead(
     table: &mut String,
     report: &mut Report,
 ) -> Result<(), String> {
+    const POOLS: [&str; 3] = ["unipool", "unipool+observer", "unipool+registry observer"];
     let _ = writeln!(
         table,
-        "## core: with an observer
-
-unipool with an observer counting every event (striped \
-         counters) against unipool without one; N = {n} get()+drop, {runs} runs back to back \
-         in alternating order; M ops/s (medians), ratio = median of per-run ratios
-
-\
-         | mode | pool | workers | without | with | with / without |\n|---|---:|---:|---:|---:|---:|"
+        "## core: with an observer\n\nunipool without an observer, with one counting every event \
+         (striped counters), and with the registry's (time buckets for the exporters); \
+         N = {n} get()+drop, {runs} runs, the three back to back in a rotating order; M ops/s \
+         (medians), ratios = medians of per-run ratios to the pool without\n\n\
+         | mode | pool | workers | without | counting | ratio | registry's | ratio |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|"
     );
     println!("core with an observer: N={n}, {runs} runs per cell");
     for mode in [Mode::Warm, Mode::Pinned] {
@@ -350,37 +352,41 @@ unipool with an observer counting every event (striped \
                 "  {} pool {size:>2} / workers {workers:>2} ... ",
                 mode.name()
             );
-            let (mut plain, mut observed, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+            let mut ops: [Vec<f64>; 3] = Default::default();
+            let mut ratio: [Vec<f64>; 2] = Default::default();
             for r in 0..runs {
-                let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
-                let mut this = [0.0; 2];
-                for i in order {
-                    let pool = ["unipool", "unipool+observer"][i];
-                    this[i] = run_pool(pool, size, workers, n, mode)?;
+                let mut this = [0.0; 3];
+                for k in 0..POOLS.len() {
+                    let i = (r + k) % POOLS.len();
+                    this[i] = run_pool(POOLS[i], size, workers, n, mode)?;
                 }
-                plain.push(this[0]);
-                observed.push(this[1]);
-                ratio.push(this[1] / this[0]);
+                for i in 0..3 {
+                    ops[i].push(this[i]);
+                }
+                ratio[0].push(this[1] / this[0]);
+                ratio[1].push(this[2] / this[0]);
             }
             eprintln!("done");
-            let (p, o, r) = (
-                median(&mut plain),
-                median(&mut observed),
-                median(&mut ratio),
-            );
-            report.rows.push(Row {
-                suite: "core",
-                case: format!("{} pool={size} workers={workers}", mode.name()),
-                pool: "unipool+observer",
-                metric: "ops_per_sec",
-                value: o,
-            });
+            let ops = ops.map(|mut v| median(&mut v));
+            let ratio = ratio.map(|mut v| median(&mut v));
+            for (i, pool) in POOLS.iter().enumerate().skip(1) {
+                report.rows.push(Row {
+                    suite: "core",
+                    case: format!("{} pool={size} workers={workers}", mode.name()),
+                    pool,
+                    metric: "ops_per_sec",
+                    value: ops[i],
+                });
+            }
             let _ = writeln!(
                 table,
-                "| {} | {size} | {workers} | {:.2} | {:.2} | {r:.2}x |",
+                "| {} | {size} | {workers} | {:.2} | {:.2} | {:.2}x | {:.2} | {:.2}x |",
                 mode.name(),
-                p / 1e6,
-                o / 1e6
+                ops[0] / 1e6,
+                ops[1] / 1e6,
+                ratio[0],
+                ops[2] / 1e6,
+                ratio[1]
             );
         }
     }

@@ -121,6 +121,29 @@ impl BenchPool for Observed {
     }
 }
 
+/// Ours with the observer a registry installs for its exporters (time
+/// buckets, atomic adds).
+#[derive(Clone)]
+pub struct RegistryObserved(pub pool_core::ConnectionPool<Noop<2>>);
+
+impl BenchPool for RegistryObserved {
+    const NAME: &'static str = "unipool+registry observer";
+    type Conn<'a> = pool_core::PooledConnection<'a, Noop<2>>;
+    async fn build(size: usize) -> Self {
+        let pool = pool_core::ConnectionPool::builder()
+            .max_size(size)
+            .acquire_timeout(Duration::from_secs(60))
+            .fairness_window(window_from_env())
+            .observer(unipool::Registry::bench_observer())
+            .build(Noop::<2>)
+            .expect("valid bench config");
+        RegistryObserved(pool)
+    }
+    async fn acquire(&self) -> Self::Conn<'_> {
+        self.0.get().await.expect("get")
+    }
+}
+
 /// `fairness_window` for our pools: the default 1 ms, or `UNIPOOL_BENCH_WINDOW_US`
 /// to compare (0 = strict FIFO hand-off).
 pub fn window_from_env() -> Duration {

@@ -75,7 +75,7 @@ pub mod util {
     /// the lock-free fast path.
     #[doc(hidden)]
     pub use crate::lock::taken_on_this_thread as locks_taken_on_this_thread;
-    pub use crate::striped::StripedCounter;
+    pub use crate::striped::{StripedCounter, StripedCounters};
 
     /// Where a manager reads its password on each connect, for rotating it
     /// without a restart (pool-sql's `PgManager::password_provider`,

@@ -347,6 +347,13 @@ impl Registry {
         out
     }
 
+    /// The observer the registry installs on its pools (feature
+    /// `prometheus` or `otel`), on fresh timings: for `bench core`.
+    #[doc(hidden)]
+    pub fn bench_observer() -> Arc<dyn pool_core::Observer> {
+        Arc::new(timings::Recorder(Arc::default()))
+    }
+
     /// Where pool `name` connects, its password redacted.
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub(crate) fn target(&self, name: &str) -> Option<&str> {

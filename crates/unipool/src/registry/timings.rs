@@ -1,13 +1,13 @@
 //! The distributions of a registry pool's create, wait and use times, from
 //! the engine's events (an observer the registry installs on the pools it
 //! builds, when an exporter feature is on): what `/metrics` exposes as
-//! histogram buckets. Lock-free: one atomic add per bucket hit and one for
-//! the sum.
+//! histogram buckets. Each thread adds to counters of its own
+//! (`StripedCounters`): a bucket hit is two plain stores, no lock.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pool_core::util::StripedCounters;
 use pool_core::{Event, Observer};
 
 /// Upper bounds of the buckets, in seconds (the OpenTelemetry conventions'
@@ -15,12 +15,15 @@ use pool_core::{Event, Observer};
 /// what is above the last.
 pub const BOUNDS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
 
-/// One distribution of durations.
+/// One distribution of durations: a counter per bucket and the sum in
+/// nanoseconds, striped per thread (no contended atomic on the hot path).
 #[derive(Default)]
 pub(crate) struct Histogram {
-    buckets: [AtomicU64; BOUNDS.len() + 1],
-    sum_nanos: AtomicU64,
+    /// Buckets `0..=BOUNDS.len()`, then the sum.
+    counts: StripedCounters<{ BOUNDS.len() + 2 }>,
 }
+
+const SUM: usize = BOUNDS.len() + 1;
 
 /// A histogram as prometheus-client takes it: sum in seconds, count, and
 /// per bucket `(upper bound, count in it)` — not cumulative: the encoder
@@ -38,21 +41,21 @@ impl Histogram {
             .iter()
             .position(|b| secs <= *b)
             .unwrap_or(BOUNDS.len());
-        self.buckets[i].fetch_add(1, Relaxed);
-        self.sum_nanos
-            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        self.counts.add(i, 1);
+        self.counts
+            .add(SUM, u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     }
 
     pub(crate) fn read(&self) -> Distribution {
         let mut total = 0;
         let mut buckets = Vec::with_capacity(BOUNDS.len() + 1);
-        for (i, b) in self.buckets.iter().enumerate() {
-            let n = b.load(Relaxed);
+        for i in 0..=BOUNDS.len() {
+            let n = self.counts.get(i);
             total += n;
             buckets.push((BOUNDS.get(i).copied().unwrap_or(f64::INFINITY), n));
         }
         Distribution {
-            sum: Duration::from_nanos(self.sum_nanos.load(Relaxed)).as_secs_f64(),
+            sum: Duration::from_nanos(self.counts.get(SUM)).as_secs_f64(),
             count: total,
             buckets,
         }
