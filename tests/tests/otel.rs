@@ -101,6 +101,17 @@ async fn instruments_hold_the_traffic_of_each_pool() {
     for _ in 0..4 {
         bus.request([b"ping".to_vec()]).await.unwrap();
     }
+    // pool-zmq's health follows its socket monitor, whose "connected"
+    // event may come a moment after the first replies.
+    let start = std::time::Instant::now();
+    while !matches!(registry.health().status, unipool::HealthStatus::Healthy) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{}",
+            registry.health()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let points = collect(&exporter, &provider);
     let pool = ("db.client.connection.pool.name", "bus");
 
