@@ -53,6 +53,8 @@ impl ZmqManager {
         }
     }
 
+    /// A socket of the configured kind with its options set, not yet bound
+    /// or connected (`attach`).
     fn open(&self) -> Result<zmq::Socket, (&'static str, zmq::Error)> {
         let o = &self.config.options;
         let s = self
@@ -87,13 +89,16 @@ impl ZmqManager {
                 s.set_subscribe(prefix).map_err(|e| ("ZMQ_SUBSCRIBE", e))?;
             }
         }
-        if self.config.bind {
-            s.bind(&self.config.endpoint).map_err(|e| ("bind", e))?;
-        } else {
-            s.connect(&self.config.endpoint)
-                .map_err(|e| ("connect", e))?;
-        }
         Ok(s)
+    }
+
+    /// Binds or connects the socket.
+    fn attach(&self, s: &zmq::Socket) -> Result<(), (&'static str, zmq::Error)> {
+        if self.config.bind {
+            s.bind(&self.config.endpoint).map_err(|e| ("bind", e))
+        } else {
+            s.connect(&self.config.endpoint).map_err(|e| ("connect", e))
+        }
     }
 }
 
@@ -104,14 +109,20 @@ impl Manager for ZmqManager {
     /// Creating, binding and connecting a socket do not wait for a peer
     /// (libzmq connects in the background and reconnects by itself).
     async fn connect(&self) -> Result<ZmqSocket, ZmqError> {
-        let socket = self.open().map_err(|(what, source)| ZmqError::Zmq {
+        let failed = |(what, source)| ZmqError::Zmq {
             socket: self.name.to_string(),
             what,
             source,
-        })?;
+        };
+        let socket = self.open().map_err(failed)?;
+        // The monitor listens before the socket connects: libzmq drops the
+        // events of a monitor nobody reads yet, and a handshake on loopback
+        // can finish before a monitor started afterwards (health would then
+        // say "no peer" for a connected socket).
         if self.config.options.monitor && !self.config.bind {
             crate::monitor::start(&socket, &self.context, &self.name, &self.connectivity);
         }
+        self.attach(&socket).map_err(failed)?;
         ZmqSocket::new(
             socket,
             self.name.clone(),
