@@ -25,6 +25,28 @@ async fn backend_start(pool: &PgPool) -> Result<f64, String> {
     Ok(rows[0].get(0))
 }
 
+/// Lets the load run until `after` counted `n` checkouts after the rotation
+/// (within 20 s), then stops it; a task's panic fails the test here.
+async fn run_on_until(
+    after: &AtomicUsize,
+    n: usize,
+    stop: &AtomicBool,
+    tasks: &mut tokio::task::JoinSet<()>,
+) {
+    let rotated_at = std::time::Instant::now();
+    while after.load(SeqCst) < n {
+        assert!(
+            rotated_at.elapsed() < Duration::from_secs(20),
+            "the load stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, SeqCst);
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evict_all_after_a_password_change_hands_out_no_old_connection() {
     unipool_tests::require!("postgres");
@@ -102,18 +124,7 @@ async fn evict_all_after_a_password_change_hands_out_no_old_connection() {
     pool.evict_all();
     *rotated.lock().unwrap() = Some(at);
 
-    let rotated_at = std::time::Instant::now();
-    while after.load(SeqCst) < 50 {
-        assert!(
-            rotated_at.elapsed() < Duration::from_secs(20),
-            "the load stopped"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    stop.store(true, SeqCst);
-    while let Some(r) = tasks.join_next().await {
-        r.unwrap();
-    }
+    run_on_until(&after, 50, &stop, &mut tasks).await;
     assert!(
         after.load(SeqCst) > 50,
         "only {} checkouts after the rotation",
@@ -217,18 +228,7 @@ async fn redis_evict_all_after_a_password_change_uses_no_old_connection() {
     pool.evict_all().await.unwrap();
     *rotated.lock().unwrap() = Some(mark);
 
-    let rotated_at = std::time::Instant::now();
-    while after.load(SeqCst) < 100 {
-        assert!(
-            rotated_at.elapsed() < Duration::from_secs(20),
-            "the load stopped"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    stop.store(true, SeqCst);
-    while let Some(r) = tasks.join_next().await {
-        r.unwrap();
-    }
+    run_on_until(&after, 100, &stop, &mut tasks).await;
     assert!(Pool::stats(pool.exclusive()).closed_evicted >= 1);
     // The old password opens nothing any more.
     let old = redis::Client::open(server.url_with(Some("old-secret"))).unwrap();

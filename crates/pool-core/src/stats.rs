@@ -61,6 +61,18 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The closes by reason, for exporters (a pool's own closing, when the
+    /// pool is closed, is not counted).
+    pub fn closed_by_reason(&self) -> [(CloseReason, u64); 5] {
+        [
+            (CloseReason::Broken, self.closed_broken),
+            (CloseReason::Idle, self.closed_idle),
+            (CloseReason::Lifetime, self.closed_lifetime),
+            (CloseReason::CheckFailed, self.closed_check_failed),
+            (CloseReason::Evicted, self.closed_evicted),
+        ]
+    }
+
     /// Adds another pool's figures to these (for keyed pools and registries).
     pub fn merge(&mut self, o: &Stats) {
         self.max_size += o.max_size;

@@ -77,131 +77,91 @@ pub fn install(registry: &Registry, meter: &Meter) -> OtelMetrics {
     }
 
     let mut instruments: Vec<Box<dyn std::any::Any + Send + Sync>> = Vec::new();
-    let r = registry.clone();
-    instruments.push(Box::new(
-        meter
-            .i64_observable_up_down_counter("db.client.connection.count")
-            .with_unit("{connection}")
-            .with_description("The number of connections that are currently in state described by the state attribute")
-            .with_callback(move |o| {
-                for p in r.stats() {
-                    for (state, n) in [("idle", p.stats.idle), ("used", p.stats.in_use)] {
-                        o.observe(
-                            n as i64,
-                            &[
-                                KeyValue::new(POOL, p.name.clone()),
-                                KeyValue::new("db.client.connection.state", state),
-                            ],
-                        );
-                    }
-                }
-            })
-            .build(),
-    ));
-    let gauge = |name: &'static str,
-                 unit: &'static str,
-                 help: &'static str,
-                 value: fn(&crate::Stats) -> i64| {
-        let r = registry.clone();
-        meter
-            .i64_observable_up_down_counter(name)
-            .with_unit(unit)
-            .with_description(help)
-            .with_callback(move |o| {
-                for p in r.stats() {
-                    o.observe(value(&p.stats), &[KeyValue::new(POOL, p.name.clone())]);
-                }
-            })
-            .build()
-    };
-    instruments.push(Box::new(gauge(
-        "db.client.connection.max",
+    // An observable instrument whose callback reads every pool's snapshot.
+    macro_rules! per_pool {
+        ($builder:expr, $unit:literal, $help:literal, |$p:ident, $o:ident| $body:expr) => {{
+            let r = registry.clone();
+            instruments.push(Box::new(
+                $builder
+                    .with_unit($unit)
+                    .with_description($help)
+                    .with_callback(move |$o| {
+                        for $p in r.stats() {
+                            $body;
+                        }
+                    })
+                    .build(),
+            ));
+        }};
+    }
+    let pool = |p: &crate::PoolStats| KeyValue::new(POOL, p.name.clone());
+    per_pool!(
+        meter.i64_observable_up_down_counter("db.client.connection.count"),
+        "{connection}",
+        "The number of connections that are currently in state described by the state attribute",
+        |p, o| for (state, n) in [("idle", p.stats.idle), ("used", p.stats.in_use)] {
+            o.observe(
+                n as i64,
+                &[pool(&p), KeyValue::new("db.client.connection.state", state)],
+            );
+        }
+    );
+    per_pool!(
+        meter.i64_observable_up_down_counter("db.client.connection.max"),
         "{connection}",
         "The maximum number of open connections allowed",
-        |s| s.max_size as i64,
-    )));
-    instruments.push(Box::new(gauge(
-        "db.client.connection.pending_requests",
+        |p, o| o.observe(p.stats.max_size as i64, &[pool(&p)])
+    );
+    per_pool!(
+        meter.i64_observable_up_down_counter("db.client.connection.pending_requests"),
         "{request}",
         "The number of current pending requests for an open connection",
-        |s| s.waiting as i64,
-    )));
-    let counter = |name: &'static str,
-                   unit: &'static str,
-                   help: &'static str,
-                   value: fn(&crate::Stats) -> u64| {
-        let r = registry.clone();
-        meter
-            .u64_observable_counter(name)
-            .with_unit(unit)
-            .with_description(help)
-            .with_callback(move |o| {
-                for p in r.stats() {
-                    o.observe(value(&p.stats), &[KeyValue::new(POOL, p.name.clone())]);
-                }
-            })
-            .build()
-    };
-    instruments.push(Box::new(counter("db.client.connection.timeouts", "{timeout}", "The number of connection timeouts that have occurred trying to obtain a connection from the pool", |s| s.timeouts)));
-    instruments.push(Box::new(counter(
-        "unipool.connection.acquired",
+        |p, o| o.observe(p.stats.waiting as i64, &[pool(&p)])
+    );
+    per_pool!(
+        meter.u64_observable_counter("db.client.connection.timeouts"),
+        "{timeout}",
+        "The number of connection timeouts that have occurred trying to obtain a connection from the pool",
+        |p, o| o.observe(p.stats.timeouts, &[pool(&p)])
+    );
+    per_pool!(
+        meter.u64_observable_counter("unipool.connection.acquired"),
         "{connection}",
         "Connections handed out",
-        |s| s.acquired_total,
-    )));
-    instruments.push(Box::new(counter(
-        "unipool.connection.created",
+        |p, o| o.observe(p.stats.acquired_total, &[pool(&p)])
+    );
+    per_pool!(
+        meter.u64_observable_counter("unipool.connection.created"),
         "{connection}",
         "Connections opened",
-        |s| s.created,
-    )));
-    instruments.push(Box::new(counter(
-        "unipool.connection.create_failures",
+        |p, o| o.observe(p.stats.created, &[pool(&p)])
+    );
+    per_pool!(
+        meter.u64_observable_counter("unipool.connection.create_failures"),
         "{attempt}",
         "Connect attempts that failed",
-        |s| s.create_failures,
-    )));
-    let r = registry.clone();
-    instruments.push(Box::new(
-        meter
-            .u64_observable_counter("unipool.connection.closed")
-            .with_unit("{connection}")
-            .with_description("Connections closed, by reason")
-            .with_callback(move |o| {
-                for p in r.stats() {
-                    let s = &p.stats;
-                    for (reason, n) in [
-                        ("broken", s.closed_broken),
-                        ("idle", s.closed_idle),
-                        ("lifetime", s.closed_lifetime),
-                        ("check_failed", s.closed_check_failed),
-                        ("evicted", s.closed_evicted),
-                    ] {
-                        o.observe(
-                            n,
-                            &[
-                                KeyValue::new(POOL, p.name.clone()),
-                                KeyValue::new("unipool.close.reason", reason),
-                            ],
-                        );
-                    }
-                }
-            })
-            .build(),
-    ));
-    let r = registry.clone();
-    instruments.push(Box::new(
-        meter
-            .f64_observable_gauge("unipool.connection.reuse_ratio")
-            .with_unit("1")
-            .with_description("Checkouts that reused a connection, over all checkouts")
-            .with_callback(move |o| {
-                for p in r.stats() {
-                    o.observe(p.stats.reuse_rate, &[KeyValue::new(POOL, p.name.clone())]);
-                }
-            })
-            .build(),
-    ));
+        |p, o| o.observe(p.stats.create_failures, &[pool(&p)])
+    );
+    per_pool!(
+        meter.u64_observable_counter("unipool.connection.closed"),
+        "{connection}",
+        "Connections closed, by reason",
+        |p, o| for (reason, n) in p.stats.closed_by_reason() {
+            o.observe(
+                n,
+                &[
+                    pool(&p),
+                    KeyValue::new("unipool.close.reason", reason.as_str()),
+                ],
+            );
+        }
+    );
+    per_pool!(
+        meter.f64_observable_gauge("unipool.connection.reuse_ratio"),
+        "1",
+        "Checkouts that reused a connection, over all checkouts",
+        |p, o| o.observe(p.stats.reuse_rate, &[pool(&p)])
+    );
     let r = registry.clone();
     instruments.push(Box::new(
         meter

@@ -171,10 +171,11 @@ impl Collector for Pools {
             &pools,
             |p, m| {
                 let st = s(p);
-                for (reason, n) in closed(&st) {
-                    ConstCounter::new(n).encode(
-                        m.encode_family(&[(POOL, p.stats.name.as_str()), ("reason", reason)])?,
-                    )?;
+                for (reason, n) in st.closed_by_reason() {
+                    ConstCounter::new(n).encode(m.encode_family(&[
+                        (POOL, p.stats.name.as_str()),
+                        ("reason", reason.as_str()),
+                    ])?)?;
                 }
                 Ok(())
             },
@@ -219,17 +220,6 @@ impl Collector for Pools {
         http_hosts(&self.0, &mut enc)?;
         Ok(())
     }
-}
-
-/// The closes of a snapshot by reason (the engine's `CloseReason` names).
-fn closed(s: &Stats) -> [(&'static str, u64); 5] {
-    [
-        ("broken", s.closed_broken),
-        ("idle", s.closed_idle),
-        ("lifetime", s.closed_lifetime),
-        ("check_failed", s.closed_check_failed),
-        ("evicted", s.closed_evicted),
-    ]
 }
 
 enum Value {
