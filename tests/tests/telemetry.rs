@@ -146,6 +146,7 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
         1.0
     );
     assert_eq!(sample(&text, &format!("unipool_reuse_ratio{main}")), 0.8);
+    assert_eq!(sample(&text, &format!("unipool_circuits_open{main}")), 0.0);
     assert_eq!(
         sample(
             &text,

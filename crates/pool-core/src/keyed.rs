@@ -145,7 +145,11 @@ where
                 write(&inner.pools).retain(|_, p| {
                     let unused = p.is_unused();
                     if unused {
-                        forgotten.merge(&p.stats());
+                        // Its counters stay; its breaker goes with it.
+                        forgotten.merge(&Stats {
+                            circuits_open: 0,
+                            ..p.stats()
+                        });
                     }
                     !unused
                 });

@@ -25,6 +25,7 @@ impl<M: Manager> Inner<M> {
         s.in_use = s.size.saturating_sub(s.idle + s.opening);
         self.counters.fill(&mut s, self.slots.handouts());
         s.use_time = self.slots.use_time();
+        s.circuits_open = usize::from(self.breaker.refuses().is_some());
         s
     }
 

@@ -58,6 +58,9 @@ pub struct Stats {
     pub reused: u64,
     /// `reused / acquired_total` (0 when nothing was acquired).
     pub reuse_rate: f64,
+    /// Sub-pools (or this pool) whose circuit breaker is open now: `get()`
+    /// fails at once instead of connecting.
+    pub circuits_open: usize,
 }
 
 impl Stats {
@@ -95,6 +98,7 @@ impl Stats {
         self.closed_lifetime += o.closed_lifetime;
         self.closed_check_failed += o.closed_check_failed;
         self.closed_evicted += o.closed_evicted;
+        self.circuits_open += o.circuits_open;
         self.reused += o.reused;
         self.reuse_rate = ratio(self.reused, self.acquired_total);
     }

@@ -55,6 +55,7 @@ async fn open_half_open_closed() {
     );
     assert!(pool.try_get().await.is_err());
     assert_eq!(counts.connects(), 3);
+    assert_eq!(pool.stats().circuits_open, 1);
 
     // Half-open, the probe fails: open again for another period.
     tokio::time::advance(Duration::from_secs(5)).await;
@@ -75,6 +76,7 @@ async fn open_half_open_closed() {
     script.lock().unwrap().connect = Act::Ok;
     let a = pool.get().await.unwrap();
     assert_eq!(pool.health(), HealthStatus::Healthy);
+    assert_eq!(pool.stats().circuits_open, 0);
     let b = pool.get().await.unwrap();
     assert_eq!(counts.connects(), 6);
     drop((a, b));

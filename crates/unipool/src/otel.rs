@@ -157,6 +157,12 @@ pub fn install(registry: &Registry, meter: &Meter) -> OtelMetrics {
         }
     );
     per_pool!(
+        meter.i64_observable_up_down_counter("unipool.circuits_open"),
+        "{breaker}",
+        "Circuit breakers open now (sub-pools of a keyed pool count one each)",
+        |p, o| o.observe(p.stats.circuits_open as i64, &[pool(&p)])
+    );
+    per_pool!(
         meter.f64_observable_gauge("unipool.connection.reuse_ratio"),
         "1",
         "Checkouts that reused a connection, over all checkouts",

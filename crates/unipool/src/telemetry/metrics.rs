@@ -182,6 +182,14 @@ impl Collector for Pools {
         )?;
         each(
             &mut enc,
+            "unipool_circuits_open",
+            "Circuit breakers open now (sub-pools of a keyed pool count one each)",
+            MetricType::Gauge,
+            &pools,
+            |p| Value::Gauge(s(p).circuits_open as i64),
+        )?;
+        each(
+            &mut enc,
             "unipool_reuse_ratio",
             "Checkouts that reused a connection, over all checkouts",
             MetricType::Gauge,
