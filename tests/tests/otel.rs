@@ -80,11 +80,14 @@ fn point<'a>(
 #[tokio::test]
 async fn instruments_hold_the_traffic_of_each_pool() {
     let peer = ZmqPeer::echo(Echo::Rep, Duration::ZERO);
+    let web = unipool_tests::http_server::start().await;
     let registry = RegistryConfig::new()
         .toml(
             &format!(
-                "[pools.bus]\nurl = \"{}\"\nkind = \"zmq\"\nsocket = \"req\"\nmax_size = 2\n",
-                peer.endpoint
+                "[pools.bus]\nurl = \"{}\"\nkind = \"zmq\"\nsocket = \"req\"\nmax_size = 2\n\
+                 [pools.api]\nurl = \"{}\"\n",
+                peer.endpoint,
+                web.url("/")
             ),
             "test.toml",
         )
@@ -100,6 +103,10 @@ async fn instruments_hold_the_traffic_of_each_pool() {
     let bus = registry.zmq("bus").unwrap();
     for _ in 0..4 {
         bus.request([b"ping".to_vec()]).await.unwrap();
+    }
+    let api = registry.http("api").unwrap();
+    for _ in 0..3 {
+        api.send(api.get("ok").unwrap()).await.unwrap();
     }
     // pool-zmq's health follows its socket monitor, whose "connected"
     // event may come a moment after the first replies.
@@ -166,4 +173,18 @@ async fn instruments_hold_the_traffic_of_each_pool() {
     let (_, _, used_sum, uses) = point(&points, "db.client.connection.use_time", &[pool]);
     assert_eq!(*uses, 4);
     assert!(*used_sum >= 0.0);
+
+    // Per host of the HTTP pool.
+    let port = web.host().rsplit_once(':').unwrap().1.to_string();
+    let host = [
+        ("db.client.connection.pool.name", "api"),
+        ("server.address", "127.0.0.1"),
+        ("server.port", port.as_str()),
+    ];
+    assert_eq!(point(&points, "unipool.http.requests", &host).2, 3.0);
+    assert_eq!(
+        point(&points, "unipool.http.connections_opened", &host).2,
+        1.0
+    );
+    assert_eq!(point(&points, "http.client.open_connections", &host).2, 1.0);
 }

@@ -168,6 +168,8 @@ pub fn install(registry: &Registry, meter: &Meter) -> OtelMetrics {
         "Checkouts that reused a connection, over all checkouts",
         |p, o| o.observe(p.stats.reuse_rate, &[pool(&p)])
     );
+    #[cfg(feature = "http")]
+    http_hosts(registry, meter, &mut instruments);
     let r = registry.clone();
     instruments.push(Box::new(
         meter
@@ -209,4 +211,76 @@ pub(crate) enum Which {
     Create,
     Wait,
     Use,
+}
+
+/// Per host of every HTTP pool (seed 002's "efficiency"): open connections,
+/// attempts, connections opened and failures, with `server.address` and
+/// `server.port`.
+#[cfg(feature = "http")]
+fn http_hosts(
+    registry: &Registry,
+    meter: &Meter,
+    instruments: &mut Vec<Box<dyn std::any::Any + Send + Sync>>,
+) {
+    type Value = fn(&pool_http::HostStats) -> u64;
+    let attributes = |pool: &str, h: &pool_http::HostStats| {
+        let (address, port) = h.host.rsplit_once(':').unwrap_or((&h.host, ""));
+        [
+            KeyValue::new(POOL, pool.to_string()),
+            KeyValue::new("server.address", address.to_string()),
+            KeyValue::new("server.port", port.parse::<i64>().unwrap_or(0)),
+        ]
+    };
+    let r = registry.clone();
+    instruments.push(Box::new(
+        meter
+            .i64_observable_up_down_counter("http.client.open_connections")
+            .with_unit("{connection}")
+            .with_description("Connections open to the host (idle and active together)")
+            .with_callback(move |o| {
+                for (name, pool) in r.http_pools() {
+                    for h in pool.stats().hosts {
+                        o.observe(h.open_connections as i64, &attributes(&name, &h));
+                    }
+                }
+            })
+            .build(),
+    ));
+    let counters: [(&'static str, &'static str, &'static str, Value); 3] = [
+        (
+            "unipool.http.requests",
+            "{request}",
+            "Attempts sent to the host (retries count)",
+            |h| h.requests,
+        ),
+        (
+            "unipool.http.connections_opened",
+            "{connection}",
+            "Connections opened to the host",
+            |h| h.connections_opened,
+        ),
+        (
+            "unipool.http.failures",
+            "{request}",
+            "Attempts to the host that got no response",
+            |h| h.failures,
+        ),
+    ];
+    for (name, unit, help, value) in counters {
+        let r = registry.clone();
+        instruments.push(Box::new(
+            meter
+                .u64_observable_counter(name)
+                .with_unit(unit)
+                .with_description(help)
+                .with_callback(move |o| {
+                    for (pool_name, pool) in r.http_pools() {
+                        for h in pool.stats().hosts {
+                            o.observe(value(&h), &attributes(&pool_name, &h));
+                        }
+                    }
+                })
+                .build(),
+        ));
+    }
 }
