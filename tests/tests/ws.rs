@@ -223,11 +223,14 @@ async fn memory_stays_flat_over_10000_leases_to_100_urls() {
             r.unwrap();
         }
     };
-    for _ in 0..10 {
+    // Warm-up long enough for the allocator to reach its working set (after
+    // 10 rounds the level still moved by up to 4 %, from run to run); a
+    // leak grows with every lease of the 70 rounds after it.
+    for _ in 0..30 {
         round(pool.clone(), urls.clone()).await;
     }
     let (rss0, open0) = (unipool_tests::rss(), pool.total_size());
-    for _ in 0..90 {
+    for _ in 0..70 {
         round(pool.clone(), urls.clone()).await;
     }
     let (rss1, open1) = (unipool_tests::rss(), pool.total_size());
@@ -245,7 +248,10 @@ async fn memory_stays_flat_over_10000_leases_to_100_urls() {
         "rss {rss0} → {rss1} bytes ({:+.1}%), open {open0} → {open1}, {stats:?}",
         growth * 100.0
     );
-    assert!(growth < 0.05, "RSS grew {:.1}%", growth * 100.0);
+    // Run to run, the level moves by about ±1 MiB of ~22 MiB (−5.4 % to
+    // +2.6 % over eight runs); a leak of 330 bytes per lease (7,000 leases)
+    // would add 10 %.
+    assert!(growth < 0.10, "RSS grew {:.1}%", growth * 100.0);
 }
 
 async fn next(feed: &mut pool_ws::Subscription) -> SubscriptionEvent {
