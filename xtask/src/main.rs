@@ -71,7 +71,9 @@ fn run(mut cmd: Command) -> Result<()> {
 
 fn bench(args: &[String]) -> Result<()> {
     let mut cmd = cargo();
-    cmd.args(["run", "--release", "--quiet", "-p", "unipool-benches", "--"]);
+    // Not `--quiet`: the release build takes minutes on a fresh clone, and
+    // cargo's own progress is what shows that something happens.
+    cmd.args(["run", "--release", "-p", "unipool-benches", "--"]);
     cmd.args(args);
     run(cmd)
 }
