@@ -12,7 +12,7 @@
 use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry::KeyValue;
 
-use crate::registry::timings::BOUNDS;
+use crate::registry::timings::{Which, BOUNDS};
 use crate::{HealthStatus, Registry};
 
 /// The pool-name attribute of the conventions.
@@ -203,14 +203,6 @@ pub(crate) fn record(t: &OtelTimings, which: Which, seconds: f64) {
         Which::Use => &t.use_,
     };
     h.record(seconds, &t.attributes);
-}
-
-/// Which of a pool's histograms.
-#[derive(Clone, Copy)]
-pub(crate) enum Which {
-    Create,
-    Wait,
-    Use,
 }
 
 /// Per host of every HTTP pool (seed 002's "efficiency"): open connections,

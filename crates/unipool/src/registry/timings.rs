@@ -87,8 +87,6 @@ pub(crate) struct Recorder(pub(crate) Arc<PoolTimings>);
 
 impl Observer for Recorder {
     fn on_event(&self, _pool: &str, event: Event) {
-        #[cfg(feature = "otel")]
-        use crate::otel::Which;
         let t = &self.0;
         let (_which, d) = match event {
             Event::Created { connect_time } => {
@@ -114,10 +112,10 @@ impl Observer for Recorder {
     }
 }
 
-/// Which histogram an event goes to (the OpenTelemetry side has its own).
-#[cfg(not(feature = "otel"))]
+/// Which of a pool's three histograms an event goes to (ours and the
+/// OpenTelemetry ones alike).
 #[derive(Clone, Copy)]
-enum Which {
+pub(crate) enum Which {
     Create,
     Wait,
     Use,
