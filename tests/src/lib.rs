@@ -33,8 +33,16 @@ pub fn free_port() -> u16 {
 }
 
 /// This process's resident memory, in bytes (Linux `/proc/self/statm`; 0 if
-/// it cannot be read).
+/// it cannot be read), after glibc's allocator gave back what is free: the
+/// reading is then what is in use, not what the allocator happened to keep
+/// (which moved it by ±5 % from run to run).
 pub fn rss() -> u64 {
+    extern "C" {
+        fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    }
+    // SAFETY: glibc's malloc_trim takes no pointer and only releases free
+    // pages of the allocator's own heaps.
+    unsafe { malloc_trim(0) };
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
         .split_whitespace()

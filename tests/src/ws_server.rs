@@ -7,11 +7,12 @@
 //! Routes: any path echoes text and binary messages; the text `SUB` starts a
 //! stream of `tick <n>` messages every 10 ms on that connection; `/private`
 //! needs `Authorization: Bearer let-me-in`; `/pinger` pings every 20 ms and
-//! counts the pongs.
+//! counts the pongs. A client's Close can be answered late
+//! (`close_delay_ms`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +38,9 @@ pub struct State {
     pub refused: AtomicUsize,
     /// While set, connections are not read: pings go unanswered.
     pub mute: AtomicBool,
+    /// How long the server takes (in ms) to answer a client's Close frame;
+    /// the connection counts as open until then.
+    pub close_delay_ms: AtomicU64,
     per_path: Mutex<HashMap<String, (usize, usize)>>,
     kill: broadcast::Sender<()>,
 }
@@ -156,6 +160,7 @@ async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> WsServer {
         pongs: AtomicUsize::new(0),
         refused: AtomicUsize::new(0),
         mute: AtomicBool::new(false),
+        close_delay_ms: AtomicU64::new(0),
         per_path: Mutex::new(HashMap::new()),
         kill: broadcast::channel(16).0,
     });
@@ -277,6 +282,8 @@ where
                 }
                 Some(Ok(Message::Close(_))) => {
                     state.close_frames.fetch_add(1, SeqCst);
+                    let delay = state.close_delay_ms.load(SeqCst);
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
                     // tungstenite answers the Close; drive it out.
                     let _ = ws.flush().await;
                     break;

@@ -30,13 +30,13 @@ async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> Duratio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_hold_counted_on_the_server() {
     let server = ws_server::start().await;
+    // A connection evicted to make room for another URL's stays open on the
+    // server until its Close is answered: the pool must wait for that.
+    server.state.close_delay_ms.store(50, SeqCst);
     let pool = WsPool::new(config(2, 3)).unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..40 {
-        let (pool, url) = (
-            pool.clone(),
-            server.url(if i % 2 == 0 { "/a" } else { "/b" }),
-        );
+        let (pool, url) = (pool.clone(), server.url(["/a", "/b", "/c"][i % 3]));
         tasks.spawn(async move {
             let reply = pool
                 .send_recv(&url, Message::text(format!("m{i}")))
@@ -49,20 +49,23 @@ async fn limits_hold_counted_on_the_server() {
         r.unwrap();
     }
     let s = &server.state;
-    // Known gap (issue 19): a connection evicted to make room closes
-    // gracefully on a task (Close frame, then the peer's), after its slot
-    // was freed, so the server may see one more while that close is in
-    // flight (seen in 1 of 4 CI runs). The pool's own count never passes 3.
-    assert!(s.max_open() <= 3 + 1, "{} open at once", s.max_open());
-    assert!(s.max_open_on("/a") <= 2 && s.max_open_on("/b") <= 2);
+    assert!(s.max_open() <= 3, "{} open at once", s.max_open());
+    for path in ["/a", "/b", "/c"] {
+        assert!(
+            s.max_open_on(path) <= 2,
+            "{} on {path}",
+            s.max_open_on(path)
+        );
+    }
+    assert!(s.close_frames.load(SeqCst) > 0, "no eviction happened");
     let stats = pool.stats();
     assert_eq!(stats.pool.acquired_total, 40);
     assert!(
         stats.pool.created <= 3 + stats.pool.closed_idle,
         "{stats:?}"
     );
-    assert!(stats.pool.reuse_rate > 0.8, "{stats:?}");
-    assert_eq!(stats.urls, 2);
+    assert!(stats.pool.reuse_rate > 0.5, "{stats:?}");
+    assert_eq!(stats.urls, 3);
 }
 
 #[tokio::test]
@@ -227,9 +230,8 @@ async fn memory_stays_flat_over_10000_leases_to_100_urls() {
             r.unwrap();
         }
     };
-    // Warm-up long enough for the allocator to reach its working set (after
-    // 10 rounds the level still moved by up to 4 %, from run to run); a
-    // leak grows with every lease of the 70 rounds after it.
+    // Warm-up: the allocator reaches its working set; a leak grows with every
+    // lease of the 70 rounds after it.
     for _ in 0..30 {
         round(pool.clone(), urls.clone()).await;
     }
@@ -241,21 +243,17 @@ async fn memory_stays_flat_over_10000_leases_to_100_urls() {
     let stats = pool.stats();
     assert_eq!(stats.pool.acquired_total, 10_000);
     assert!(open0 <= 50 && open1 <= 50, "{open0} → {open1}");
-    assert!(
-        server.state.max_open() <= 50 + 8,
-        "{}",
-        server.state.max_open()
-    );
+    assert!(open1 <= open0 + open0 / 20, "{open0} → {open1}");
+    assert!(server.state.max_open() <= 50, "{}", server.state.max_open());
     assert!(stats.urls <= 100);
     let growth = rss1 as f64 / rss0 as f64 - 1.0;
     eprintln!(
         "rss {rss0} → {rss1} bytes ({:+.1}%), open {open0} → {open1}, {stats:?}",
         growth * 100.0
     );
-    // Run to run, the level moves by about ±1 MiB of ~22 MiB (−5.4 % to
-    // +2.6 % over eight runs); a leak of 330 bytes per lease (7,000 leases)
-    // would add 10 %.
-    assert!(growth < 0.10, "RSS grew {:.1}%", growth * 100.0);
+    // Noise and a known leak's effect on this reading: docs/ws.md, "Memory
+    // over many URLs".
+    assert!(growth < 0.05, "RSS grew {:.1}%", growth * 100.0);
 }
 
 async fn next(feed: &mut pool_ws::Subscription) -> SubscriptionEvent {

@@ -9,6 +9,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::closing::Closing;
 use crate::error::WsError;
 use crate::stats::Counters;
 
@@ -38,6 +39,7 @@ pub struct WsConnection {
     pub(crate) retired: bool,
     url: Arc<str>,
     counters: Arc<Counters>,
+    closing: Arc<Closing>,
     close_timeout: Duration,
     handle: tokio::runtime::Handle,
     pings: u64,
@@ -65,6 +67,7 @@ impl WsConnection {
         stream: Stream,
         url: Arc<str>,
         counters: Arc<Counters>,
+        closing: Arc<Closing>,
         close_timeout: Duration,
     ) -> Self {
         WsConnection {
@@ -73,6 +76,7 @@ impl WsConnection {
             retired: false,
             url,
             counters,
+            closing,
             close_timeout,
             handle: tokio::runtime::Handle::current(),
             pings: 0,
@@ -309,7 +313,8 @@ impl WsConnection {
 
 impl Drop for WsConnection {
     /// Closes with a Close frame and waits (up to `close_timeout`, on a task)
-    /// for the peer's; a stream that failed is just dropped.
+    /// for the peer's; a stream that failed is just dropped. New connects wait
+    /// for the close (see `closing.rs`).
     fn drop(&mut self) {
         let Some(mut stream) = self.stream.take() else {
             return;
@@ -318,7 +323,9 @@ impl Drop for WsConnection {
             return;
         }
         let timeout = self.close_timeout;
+        let in_flight = self.closing.start();
         self.handle.spawn(async move {
+            let _in_flight = in_flight;
             let _ = tokio::time::timeout(timeout, async move {
                 if stream.close(None).await.is_ok() {
                     while let Some(Ok(_)) = stream.next().await {}

@@ -9,6 +9,7 @@
 //! streaming ones (reconnecting, resubscribing). See `docs/ws.md`.
 
 mod address;
+mod closing;
 mod config;
 mod conn;
 mod endpoint;

@@ -7,6 +7,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::Connector;
 
+use crate::closing::Closing;
 use crate::config::WsConfig;
 use crate::conn::WsConnection;
 use crate::error::WsError;
@@ -18,6 +19,8 @@ pub(crate) struct Shared {
     pub(crate) config: WsConfig,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) counters: Arc<Counters>,
+    /// Graceful closes still running (see `closing.rs`).
+    pub(crate) closing: Arc<Closing>,
 }
 
 /// Opens WebSockets to one URL.
@@ -72,8 +75,12 @@ impl Manager for WsManager {
     type Connection = WsConnection;
     type Error = WsError;
 
+    /// Waits first for graceful closes in flight (at most `close_timeout`),
+    /// so the peer never counts more sockets than the limits allow.
     async fn connect(&self) -> Result<WsConnection, WsError> {
         let request = self.request()?;
+        let config = &self.shared.config;
+        self.shared.closing.settled(config.close_timeout).await;
         let tls = self.url.as_ref().is_ok_and(|u| u.scheme() == "wss");
         let connector = match &self.shared.tls {
             Some(config) if tls => Connector::Rustls(config.clone()),
@@ -91,7 +98,8 @@ impl Manager for WsManager {
             stream,
             self.shown.clone(),
             self.shared.counters.clone(),
-            self.shared.config.close_timeout,
+            self.shared.closing.clone(),
+            config.close_timeout,
         ))
     }
 

@@ -92,6 +92,7 @@ impl WsPool {
             config: config.clone(),
             tls: Some(tls),
             counters: Arc::new(Counters::default()),
+            closing: Arc::default(),
         });
         let for_keys = shared.clone();
         let keyed = KeyedPool::from_builder(
