@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use crate::core_pools::{
     Barging, Bb8, BenchPool, Deadpool, Mobc, Observed, Ours, Qp, RegistryObserved,
 };
+use crate::effort::Effort;
 use crate::report::{median, Report, Row};
 
 pub use crate::core_pools::window_from_env;
@@ -40,6 +41,8 @@ const CONFIGS: &[(usize, usize)] = &[
     (32, 32),
 ];
 const QUICK_CONFIGS: &[(usize, usize)] = &[(2, 8), (16, 16), (16, 32)];
+/// The default run's cells: the corners and the middle of `CONFIGS`.
+const DEFAULT_CONFIGS: &[(usize, usize)] = &[(2, 8), (8, 16), (16, 32), (32, 32)];
 const WATCHDOG: Duration = Duration::from_secs(10);
 
 /// Every pool of a cell; ours first, the limit second, then the peers.
@@ -329,7 +332,7 @@ pub fn cost(pool: &str, n: usize) {
 /// without one, back to back in alternating order, warm and pinned: the
 /// price of metrics (target: at least 0.95x).
 fn observer_overhead(
-    quick: bool,
+    effort: Effort,
     n: usize,
     runs: usize,
     table: &mut String,
@@ -345,13 +348,12 @@ fn observer_overhead(
          | mode | pool | workers | without | counting | ratio | registry's | ratio |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|"
     );
-    println!("core with an observer: N={n}, {runs} runs per cell");
     for mode in [Mode::Warm, Mode::Pinned] {
-        for (size, workers) in configs(quick) {
-            eprint!(
-                "  {} pool {size:>2} / workers {workers:>2} ... ",
+        for (size, workers) in configs(effort) {
+            report.cell(format!(
+                "with an observer, {} pool {size} / workers {workers}",
                 mode.name()
-            );
+            ));
             let mut ops: [Vec<f64>; 3] = Default::default();
             let mut ratio: [Vec<f64>; 2] = Default::default();
             for r in 0..runs {
@@ -366,7 +368,6 @@ fn observer_overhead(
                 ratio[0].push(this[1] / this[0]);
                 ratio[1].push(this[2] / this[0]);
             }
-            eprintln!("done");
             let ops = ops.map(|mut v| median(&mut v));
             let ratio = ratio.map(|mut v| median(&mut v));
             for (i, pool) in POOLS.iter().enumerate().skip(1) {
@@ -435,7 +436,7 @@ fn modes() -> Vec<Mode> {
 }
 
 /// `UNIPOOL_BENCH_CORE_CELL=2:8` runs one cell only.
-fn configs(quick: bool) -> Vec<(usize, usize)> {
+fn configs(effort: Effort) -> Vec<(usize, usize)> {
     if let Ok(cell) = std::env::var("UNIPOOL_BENCH_CORE_CELL") {
         if let Some((s, w)) = cell.split_once(':') {
             if let (Ok(s), Ok(w)) = (s.parse(), w.parse()) {
@@ -443,11 +444,13 @@ fn configs(quick: bool) -> Vec<(usize, usize)> {
             }
         }
     }
-    if quick { QUICK_CONFIGS } else { CONFIGS }.to_vec()
+    effort
+        .pick(QUICK_CONFIGS, DEFAULT_CONFIGS, CONFIGS)
+        .to_vec()
 }
 
-pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
-    let (n, runs) = if quick { (1 << 16, 3) } else { (1 << 19, 7) };
+pub fn run(report: &mut Report) -> Result<(), String> {
+    let (n, runs) = report.effort.pick((1 << 16, 3), (1 << 18, 5), (1 << 19, 7));
     let mut table = String::new();
     for mode in modes() {
         let _ = writeln!(
@@ -463,14 +466,9 @@ pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
             "| pool | workers | unipool | limit | vs limit | vs deadpool | vs bb8 | vs qp | vs mobc | vs best peer |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
-        println!(
-            "core throughput ({}): N={n}, {runs} runs per cell",
-            mode.name()
-        );
-        for (size, workers) in configs(quick) {
-            eprint!("  pool {size:>2} / workers {workers:>2} ... ");
+        for (size, workers) in configs(report.effort) {
+            report.cell(format!("{} pool {size} / workers {workers}", mode.name()));
             let c = throughput_cell(size, workers, n, runs, mode)?;
-            eprintln!("done");
             let case = format!("{} pool={size} workers={workers}", mode.name());
             for (i, pool) in POOLS.iter().enumerate() {
                 report.rows.push(Row {
@@ -497,29 +495,27 @@ pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
         let _ = writeln!(table);
     }
 
-    observer_overhead(quick, n, runs, &mut table, report)?;
+    observer_overhead(report.effort, n, runs, &mut table, report)?;
 
     // qp 0.2 never finishes this workload: its semaphore registers a waiter's
     // waker only on the first pending poll (sync.rs, `waiting`), so a waiter
     // woken and then overtaken by a barging task sleeps for ever. Its run ends
-    // at the watchdog, kept short for the quick run.
-    let (tasks, size, turns, limit) = if quick {
-        (1000, 50, 3, Duration::from_secs(10))
-    } else {
-        (1000, 50, 20, Duration::from_secs(60))
-    };
+    // at the watchdog, kept short but for the thorough run.
+    let (tasks, size) = (1000, 50);
+    let (turns, limit) = report.effort.pick((3, 10), (20, 10), (20, 60));
+    let limit = Duration::from_secs(limit);
     let _ = writeln!(
         table,
         "## core: latency\n\n{tasks} tasks share {size} connections, {turns} turns each, \
          holding ~500 µs; wait for get() in ms\n\n| pool | p50 | p99 | p99.9 | max | max vs deadpool |\n|---|---:|---:|---:|---:|---:|"
     );
-    eprint!("  latency ... ");
+    report.cell("latency");
     let mut lat = Vec::new();
     for pool in POOLS {
         match latency_of(pool, tasks, size, turns, limit) {
             Ok(l) => lat.push((pool, l)),
             Err(e) if pool != "unipool" => {
-                eprintln!("\n    {e}");
+                report.progress.println(&format!("    {e}"));
                 let _ = writeln!(
                     table,
                     "| {pool} | did not finish within {} s | | | | |",
@@ -529,7 +525,6 @@ pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
             Err(e) => return Err(e),
         }
     }
-    eprintln!("done");
     let dp_max = lat
         .iter()
         .find(|(p, _)| *p == "deadpool")

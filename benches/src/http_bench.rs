@@ -97,7 +97,11 @@ fn summarize(runs: Vec<(Run, usize)>, total: usize) -> (Run, f64) {
 async fn bench(quick: bool, report: &mut Report, table: &mut String) {
     // Many short runs: the closer in time the two runs of a pair, the less a
     // change of this shared machine's speed shows in their ratio.
-    let (total, runs) = if quick { (4_000, 1) } else { (20_000, 19) };
+    let (total, runs) = if quick {
+        (4_000, 1)
+    } else {
+        (20_000, report.effort.pick(1, 11, 19))
+    };
     let _ = writeln!(
         table,
         "## http\n\nGET on an in-process hyper server, {TASKS} tasks, {total} requests per run, median of {runs}; \
@@ -116,7 +120,7 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) {
             continue;
         }
         let proto = if h2 { "h2c" } else { "HTTP/1.1" };
-        eprint!("  http {proto} ... ");
+        report.cell(proto.to_string());
         let server = http_server::start().await;
         let url = server.url("/ok");
         let config = HttpConfig {
@@ -170,7 +174,9 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) {
             bv.push(b);
         }
         if only.is_some() {
-            eprintln!("per-run vs ceiling: {ratios:.3?}");
+            report
+                .progress
+                .println(&format!("per-run vs ceiling: {ratios:.3?}"));
         }
         let vs_ceiling = median(&mut ratios);
         let (o, oc) = summarize(ov, total);
@@ -180,7 +186,6 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) {
             vec![run_counted(&PerRequest(h2), &server, &url, floor_total).await],
             floor_total,
         );
-        eprintln!("done");
         for (name, r, c, ratio) in [
             ("pool-http", &o, oc, None),
             ("bare shared reqwest (ceiling)", &b, bc, Some(vs_ceiling)),
@@ -224,9 +229,9 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) {
     }
 }
 
-pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
+pub fn run(report: &mut Report) -> Result<(), String> {
+    let quick = report.effort.is_quick();
     let mut table = String::new();
-    println!("http");
     crate::report::runtime()?.block_on(bench(quick, report, &mut table));
     report.finish(table);
     Ok(())

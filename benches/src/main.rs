@@ -3,9 +3,14 @@
 
 mod core_bench;
 mod core_pools;
+mod effort;
+mod html;
 mod http_bench;
+mod plots;
+mod progress;
 mod redis_bench;
 mod report;
+mod results;
 mod sql_bench;
 mod telemetry_bench;
 mod ws_bench;
@@ -46,39 +51,74 @@ fn main() -> ExitCode {
         ws_bench::memory_child(arg(1), arg(2));
         return ExitCode::SUCCESS;
     }
-    let quick = args.iter().any(|a| a == "--quick");
+    if args.first().map(String::as_str) == Some("check-results") {
+        // `check-results PATH`: PATH is a results.json of schema version 1.
+        let path = args.get(1).map_or_else(
+            || report::out_dir().join("results.json"),
+            std::path::PathBuf::from,
+        );
+        let path = path.display().to_string();
+        return match results::check(std::path::Path::new(&path)) {
+            Ok(r) => {
+                println!(
+                    "{path}: schema version {}, {} suites, {} figures",
+                    r.version,
+                    r.suites.len(),
+                    r.rows.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let effort = match effort::Effort::from_args(&args) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let suites: Vec<&str> = args
         .iter()
         .filter(|a| !a.starts_with("--"))
         .map(String::as_str)
         .collect();
     let suites = if suites.is_empty() {
-        vec!["core", "sql", "redis", "http", "ws", "zmq", "telemetry"]
+        SUITES.to_vec()
     } else {
         suites
     };
-    let mut report = report::Report::default();
+    if let Some(bad) = suites.iter().find(|s| !SUITES.contains(s)) {
+        eprintln!("unknown bench suite `{bad}` (known: {})", SUITES.join(", "));
+        return ExitCode::FAILURE;
+    }
+    let mut report = report::Report::new(effort, suites.iter().map(|s| s.to_string()).collect());
     for suite in suites {
+        report.start(suite);
         let result = match suite {
-            "core" => core_bench::run(quick, &mut report),
-            "sql" => sql_bench::run(quick, &mut report),
-            "redis" => redis_bench::run(quick, &mut report),
-            "http" => http_bench::run(quick, &mut report),
-            "ws" => ws_bench::run(quick, &mut report),
-            "zmq" => zmq_bench::run(quick, &mut report),
-            "telemetry" => telemetry_bench::run(quick, &mut report),
-            other => Err(format!(
-                "unknown bench suite `{other}` (known: core, sql, redis, http, ws, zmq, telemetry)"
-            )),
+            "core" => core_bench::run(&mut report),
+            "sql" => sql_bench::run(&mut report),
+            "redis" => redis_bench::run(&mut report),
+            "http" => http_bench::run(&mut report),
+            "ws" => ws_bench::run(&mut report),
+            "zmq" => zmq_bench::run(&mut report),
+            _ => telemetry_bench::run(&mut report),
         };
-        if let Err(e) = result {
-            eprintln!("bench {suite} failed: {e}");
-            return ExitCode::FAILURE;
-        }
+        report.end(result.err());
     }
     if let Err(e) = report.write() {
         eprintln!("could not write the report: {e}");
         return ExitCode::FAILURE;
     }
-    ExitCode::SUCCESS
+    if report.all_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
+
+/// Every suite, in the order a default run takes them.
+const SUITES: &[&str] = &["core", "sql", "redis", "http", "ws", "zmq", "telemetry"];

@@ -146,7 +146,7 @@ fn reference(url: &str, n: u64) -> Option<(f64, f64)> {
     Some((rps("SET")?, rps("GET")?))
 }
 
-async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(), String> {
+async fn bench(report: &mut Report, table: &mut String) -> Result<(), String> {
     let url = redis_url();
     let config = RedisConfig {
         pool: PoolConfig {
@@ -159,15 +159,12 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
         Ok(p) => p,
         Err(e) => {
             let _ = writeln!(table, "## redis\n\nSKIPPED: {url} is not reachable ({e})\n");
-            println!("redis SKIPPED ({e})");
             return Ok(());
         }
     };
-    let (total, runs) = if quick {
-        (20_000u64, 1)
-    } else {
-        (200_000u64, 5)
-    };
+    let (total, runs) = report
+        .effort
+        .pick((20_000u64, 1), (100_000, 3), (200_000, 5));
     let bb8 = bb8::Pool::builder()
         .max_size(POOL as u32)
         .build(bb8_redis::RedisConnectionManager::new(url.as_str()).map_err(|e| e.to_string())?)
@@ -190,7 +187,7 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
         Deadpool(dp),
         Bare(bare),
     );
-    eprint!("  redis GET/SET, {TASKS} tasks ... ");
+    report.cell(format!("GET/SET, {TASKS} tasks"));
     for warm in [
         drive(&shared, total / 10).await,
         drive(&excl, total / 10).await,
@@ -210,7 +207,6 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
     }
     let [s, e, b, d, bare] = v.map(|mut x| median(&mut x));
     let reference = reference(&url, total);
-    eprintln!("done");
     let best_peer = b.max(d);
     let _ = writeln!(
         table,
@@ -259,10 +255,9 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
     Ok(())
 }
 
-pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
+pub fn run(report: &mut Report) -> Result<(), String> {
     let mut table = String::new();
-    println!("redis");
-    crate::report::runtime()?.block_on(bench(quick, report, &mut table))?;
+    crate::report::runtime()?.block_on(bench(report, &mut table))?;
     report.finish(table);
     Ok(())
 }

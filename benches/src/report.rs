@@ -1,7 +1,14 @@
-//! The bench report: `target/bench-report/report.md` and `results.json`.
+//! The bench report: what the suites record as they run, and the outputs in
+//! `target/bench-report/`: `report.md`, `report.html`, `results.json` and
+//! `plots/` (SVG and PNG).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::effort::Effort;
+use crate::progress::Progress;
+use crate::results::{self, Results};
 
 /// One measured figure.
 #[derive(Debug, Clone)]
@@ -13,10 +20,17 @@ pub struct Row {
     pub value: f64,
 }
 
-#[derive(Debug, Default)]
+/// What a run has measured so far.
+#[derive(Debug)]
 pub struct Report {
     pub rows: Vec<Row>,
-    pub tables: Vec<String>,
+    pub effort: Effort,
+    pub progress: Progress,
+    /// Each suite's tables, in order.
+    tables: Vec<(String, String)>,
+    suites: Vec<results::Suite>,
+    current: Option<(String, Instant)>,
+    args: Vec<String>,
 }
 
 /// A fresh multi-thread runtime for one suite.
@@ -28,42 +42,188 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 impl Report {
-    /// Prints a suite's table and keeps it for `report.md`.
-    pub fn finish(&mut self, table: String) {
-        println!("{table}");
-        self.tables.push(table);
+    pub fn new(effort: Effort, args: Vec<String>) -> Report {
+        Report {
+            rows: Vec::new(),
+            effort,
+            progress: Progress::new(),
+            tables: Vec::new(),
+            suites: Vec::new(),
+            current: None,
+            args,
+        }
     }
 
-    pub fn write(&self) -> std::io::Result<()> {
-        let dir = target_dir().join("bench-report");
-        std::fs::create_dir_all(&dir)?;
+    /// A suite starts.
+    pub fn start(&mut self, suite: &str) {
+        self.progress.suite(suite, self.effort);
+        self.current = Some((suite.to_string(), Instant::now()));
+    }
+
+    /// The current suite ended, with its error if it failed.
+    pub fn end(&mut self, error: Option<String>) {
+        self.progress.finish();
+        if let Some((name, start)) = self.current.take() {
+            if let Some(e) = &error {
+                self.progress.println(&format!("bench {name} failed: {e}"));
+            }
+            self.suites.push(results::Suite {
+                name,
+                seconds: start.elapsed().as_secs_f64(),
+                status: if error.is_some() { "failed" } else { "ok" }.into(),
+                error,
+            });
+        }
+    }
+
+    /// The cell being measured (shown on the suite's bar).
+    pub fn cell(&self, what: impl Into<std::borrow::Cow<'static, str>>) {
+        self.progress.cell(what);
+    }
+
+    /// Prints a suite's table and keeps it for the report.
+    pub fn finish(&mut self, table: String) {
+        self.progress.println(&table);
+        let suite = self.current.as_ref().map_or(String::new(), |c| c.0.clone());
+        self.tables.push((suite, table));
+    }
+
+    /// Whether every suite passed.
+    pub fn all_ok(&self) -> bool {
+        self.suites.iter().all(|s| s.error.is_none())
+    }
+
+    /// The run as results.json has it.
+    pub fn results(&self) -> Results {
+        Results {
+            schema: results::SCHEMA.into(),
+            version: results::VERSION,
+            generated_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            effort: self.effort.name().into(),
+            args: self.args.clone(),
+            machine: results::Machine::detect(),
+            peers: results::peers(include_str!("../../Cargo.lock")),
+            suites: self.suites.clone(),
+            rows: self
+                .rows
+                .iter()
+                .map(|r| results::Row {
+                    suite: r.suite.into(),
+                    case: r.case.clone(),
+                    pool: r.pool.into(),
+                    metric: r.metric.into(),
+                    value: r.value,
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes the four outputs and prints the summary.
+    ///
+    /// # Errors
+    /// A file that cannot be written, or a plot that cannot be drawn.
+    pub fn write(&self) -> Result<PathBuf, String> {
+        let dir = out_dir();
+        let plots = dir.join("plots");
+        std::fs::create_dir_all(&plots).map_err(|e| format!("{}: {e}", plots.display()))?;
+        let results = self.results();
+        let charts = crate::plots::charts(&results.rows);
+        let mut svgs: Vec<(String, String, String)> = Vec::new();
+        for c in &charts {
+            let svg = c.svg()?;
+            let file = |ext: &str| plots.join(format!("{}.{ext}", c.file));
+            std::fs::write(file("svg"), &svg).map_err(|e| e.to_string())?;
+            c.png(&file("png"))?;
+            svgs.push((c.suite.clone(), c.title.clone(), svg));
+        }
         let mut md = String::from("# unipool bench report\n\n");
-        for t in &self.tables {
+        let m = &results.machine;
+        let _ = writeln!(
+            md,
+            "{} effort; {} cores, {}, {} {}.\n\nPeers: {}.\n",
+            results.effort,
+            m.cores,
+            m.cpu_model,
+            m.os,
+            m.arch,
+            results
+                .peers
+                .iter()
+                .map(|p| format!("{} {}", p.name, p.version))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for (_, t) in &self.tables {
             md.push_str(t);
             md.push('\n');
         }
-        std::fs::write(dir.join("report.md"), md)?;
-        let mut json = String::from("[\n");
-        for (i, r) in self.rows.iter().enumerate() {
-            let sep = if i + 1 == self.rows.len() { "" } else { "," };
-            let _ = writeln!(
-                json,
-                "  {{\"suite\": {:?}, \"case\": {:?}, \"pool\": {:?}, \"metric\": {:?}, \"value\": {}}}{sep}",
-                r.suite, r.case, r.pool, r.metric, r.value
-            );
+        for c in &charts {
+            let _ = writeln!(md, "![{}](plots/{}.png)\n", c.title, c.file);
         }
-        json.push_str("]\n");
-        std::fs::write(dir.join("results.json"), json)?;
-        println!("report: {}", dir.join("report.md").display());
-        Ok(())
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))
+        };
+        write("report.md", &md)?;
+        let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+        write("results.json", &json)?;
+        let mut sections = Vec::new();
+        for s in &results.suites {
+            let markdown: Vec<String> = self
+                .tables
+                .iter()
+                .filter(|(suite, _)| *suite == s.name)
+                .map(|(_, t)| t.clone())
+                .collect();
+            let svgs: Vec<(String, String)> = svgs
+                .iter()
+                .filter(|(suite, _, _)| *suite == s.name)
+                .map(|(_, title, svg)| (title.clone(), svg.clone()))
+                .collect();
+            sections.push((s.name.clone(), markdown, svgs));
+        }
+        let sections: Vec<crate::html::Section<'_>> = sections
+            .iter()
+            .map(|(suite, markdown, svgs)| crate::html::Section {
+                suite,
+                markdown,
+                svgs: svgs.clone(),
+            })
+            .collect();
+        write("report.html", &crate::html::page(&results, &sections))?;
+        let dir = dir.canonicalize().unwrap_or(dir);
+        self.summary(&results, &dir, charts.len());
+        Ok(dir)
+    }
+
+    fn summary(&self, results: &Results, dir: &std::path::Path, plots: usize) {
+        let mut t =
+            String::from("\n| suite | status | wall time | figures |\n|---|---|---:|---:|\n");
+        for s in &results.suites {
+            let n = results.rows.iter().filter(|r| r.suite == s.name).count();
+            let status = s
+                .error
+                .as_deref()
+                .map_or("ok".to_string(), |e| format!("failed: {e}"));
+            let _ = writeln!(t, "| {} | {status} | {:.0} s | {n} |", s.name, s.seconds);
+        }
+        let _ = write!(
+            t,
+            "\nreport: {0}/report.md, {0}/report.html, {0}/results.json, {plots} plots in {0}/plots/",
+            dir.display()
+        );
+        self.progress.println(&t);
     }
 }
 
-fn target_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
+/// `target/bench-report/` (under `CARGO_TARGET_DIR` when set).
+pub fn out_dir() -> PathBuf {
+    let target = match std::env::var("CARGO_TARGET_DIR") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    };
+    target.join("bench-report")
 }
 
 /// One measured run of a request/response workload.

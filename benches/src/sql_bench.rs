@@ -207,10 +207,13 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
             table,
             "## sql: PostgreSQL\n\nSKIPPED: {url} is not reachable ({e})\n"
         );
-        println!("sql: PostgreSQL SKIPPED ({e})");
         return Ok(());
     }
-    let (total, runs) = if quick { (2_000, 1) } else { (20_000, 21) };
+    let (total, runs) = if quick {
+        (2_000, 1)
+    } else {
+        (20_000, report.effort.pick(1, 7, 21))
+    };
     let config = Arc::new(tokio_postgres::Config::from_str(&url).map_err(|e| e.to_string())?);
     let _ = writeln!(
         table,
@@ -228,7 +231,7 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
             if only.as_ref().is_some_and(|o| *o != cell) {
                 continue;
             }
-            eprint!("  {} / {workers} workers ... ", q.name());
+            report.cell(format!("PostgreSQL {} / {workers} workers", q.name()));
             let ours: PgPool = ConnectionPool::builder()
                 .max_size(POOL)
                 .fairness_window(crate::core_bench::window_from_env())
@@ -315,7 +318,6 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
                 median_of(&PerQuery(config.clone()), workers.min(16), total / 20, q, 1).await;
             // Let the server reap the closed sessions before the next cell.
             tokio::time::sleep(Duration::from_millis(200)).await;
-            eprintln!("done");
 
             let (o, b, d, c) = (
                 median(&mut ov),
@@ -423,9 +425,13 @@ async fn sqlite(quick: bool, report: &mut Report, table: &mut String) -> Result<
         ))
         .map_err(|e| e.to_string())?;
     }
-    let (total, runs) = if quick { (2_000, 1) } else { (20_000, 15) };
+    let (total, runs) = if quick {
+        (2_000, 1)
+    } else {
+        (20_000, report.effort.pick(1, 5, 15))
+    };
     let workers = 8;
-    eprint!("  sqlite ... ");
+    report.cell("SQLite");
     let pool: SqlitePool = ConnectionPool::builder()
         .max_size(8)
         .build(SqliteManager::file(&path))
@@ -456,7 +462,6 @@ async fn sqlite(quick: bool, report: &mut Report, table: &mut String) -> Result<
     }
     let (o, f, m) = (median(&mut ov), median(&mut fv), median(&mut mv));
     let (vs_f, vs_m) = (median(&mut vs_f), median(&mut vs_m));
-    eprintln!("done");
     let _ = writeln!(
         table,
         "\n## sql: SQLite\n\nindexed read on a WAL file, {workers} workers, {total} queries per run, median of {runs}, queries/s; \
@@ -477,9 +482,9 @@ async fn sqlite(quick: bool, report: &mut Report, table: &mut String) -> Result<
     Ok(())
 }
 
-pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
+pub fn run(report: &mut Report) -> Result<(), String> {
+    let quick = report.effort.is_quick();
     let mut table = String::new();
-    println!("sql: PostgreSQL and SQLite");
     crate::report::runtime()?.block_on(async {
         postgres(quick, report, &mut table).await?;
         sqlite(quick, report, &mut table).await

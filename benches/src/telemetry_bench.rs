@@ -9,7 +9,8 @@ use crate::report::{median, Report, Row};
 
 const POOLS: usize = 50;
 
-pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
+pub fn run(report: &mut Report) -> Result<(), String> {
+    let quick = report.effort.is_quick();
     let scrapes = if quick { 50 } else { 500 };
     let rt = crate::report::runtime()?;
     let (per_scrape, bytes) = rt.block_on(async move {

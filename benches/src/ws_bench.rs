@@ -255,7 +255,11 @@ pub fn cost(kind: &str, n: usize) {
 async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(), String> {
     let mut server = Server::start()?;
     let url = server.url();
-    let (total, runs) = if quick { (3_200, 1) } else { (32_000, 9) };
+    let (total, runs) = if quick {
+        (3_200, 1)
+    } else {
+        (32_000, report.effort.pick(1, 9, 9))
+    };
     let mut config = WsConfig::default();
     config.pool.max_size = TASKS;
     config.max_total = TASKS;
@@ -358,9 +362,9 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
     Ok(())
 }
 
-pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
+pub fn run(report: &mut Report) -> Result<(), String> {
+    let quick = report.effort.is_quick();
     let mut table = String::new();
-    println!("ws");
     crate::report::runtime()?.block_on(bench(quick, report, &mut table))?;
     report.finish(table);
     Ok(())

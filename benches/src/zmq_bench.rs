@@ -67,7 +67,11 @@ async fn drive(client: Client, pool: &ZmqPool, cfg: &SocketConfig, total: usize)
 
 async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(), String> {
     let peer = ZmqPeer::echo(Echo::Router, Duration::ZERO);
-    let (total, runs) = if quick { (1_600, 1) } else { (16_000, 9) };
+    let (total, runs) = if quick {
+        (1_600, 1)
+    } else {
+        (16_000, report.effort.pick(1, 9, 9))
+    };
     let mut config = ZmqConfig::default();
     config.pool.max_size = TASKS;
     config.max_total = TASKS;
@@ -139,9 +143,9 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
     Ok(())
 }
 
-pub fn run(quick: bool, report: &mut Report) -> Result<(), String> {
+pub fn run(report: &mut Report) -> Result<(), String> {
+    let quick = report.effort.is_quick();
     let mut table = String::new();
-    println!("zmq");
     crate::report::runtime()?.block_on(bench(quick, report, &mut table))?;
     report.finish(table);
     Ok(())

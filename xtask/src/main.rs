@@ -1,10 +1,11 @@
 //! `cargo xtask <task>`: the project's two commands and CI.
 //!
-//! - `cargo xtask bench [SUITE..] [--quick]` — run the benchmarks (release build)
-//!   and write `target/bench-report/`;
+//! - `cargo xtask bench [SUITE..] [--quick|--thorough]` — run the benchmarks
+//!   (release build) and write `target/bench-report/`;
 //! - `cargo xtask test` — run every test of the workspace, with the servers the
 //!   suites need (PostgreSQL, Redis) found or started;
-//! - `cargo xtask ci` — what `.ci/run` runs: fmt, clippy, tests, a quick bench.
+//! - `cargo xtask ci` — what `.ci/run` runs: fmt, clippy, a quick bench of every
+//!   suite and a check of its results.json, tests.
 
 mod services;
 
@@ -35,7 +36,7 @@ fn try_main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 bench [SUITE..] [--quick] benchmarks against peers (suites: core sql redis http ws zmq telemetry;\n                           all by default); report in target/bench-report/\n  \
+                 bench [SUITE..] [--quick|--thorough]\n                           benchmarks against peers (suites: core sql redis http ws zmq telemetry;\n                           all by default); report in target/bench-report/\n  \
                  test [-- ARGS]           every test of the workspace (finds or starts PostgreSQL/Redis)\n  \
                  ci [checks]              fmt, clippy (all features, then each umbrella feature alone),\n                           quick bench, then test; `checks` stops before test (.ci/run)"
             );
@@ -126,6 +127,7 @@ const UMBRELLA_FEATURES: &[&str] = &[
     "bb8",
     "serde",
     "prometheus",
+    "otel",
 ];
 
 fn ci(args: &[String]) -> Result<()> {
@@ -158,7 +160,19 @@ fn ci(args: &[String]) -> Result<()> {
         ]);
         run(alone)?;
     }
-    bench(&["core".into(), "--quick".into()])?;
+    bench(&["--quick".into()])?;
+    // The run's results.json, against its schema (docs/benchmarks.md).
+    let mut check = cargo();
+    check.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "unipool-benches",
+        "--",
+        "check-results",
+    ]);
+    run(check)?;
     if args.iter().any(|a| a == "checks") {
         return Ok(());
     }
