@@ -10,6 +10,7 @@ mod plots;
 mod progress;
 mod redis_bench;
 mod report;
+mod resources_bench;
 mod results;
 mod sql_bench;
 mod telemetry_bench;
@@ -38,6 +39,17 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("ws-server") {
         // The echo server of `bench ws`, in its own process.
         ws_bench::server();
+        return ExitCode::SUCCESS;
+    }
+    if args.first().map(String::as_str) == Some("http-server") {
+        // The HTTP server of `bench resources`, in its own process.
+        resources_bench::http_server();
+        return ExitCode::SUCCESS;
+    }
+    if args.first().map(String::as_str) == Some("resources-child") {
+        // `resources-child PROTO CLIENT TARGET`: one client kind's load.
+        let arg = |i: usize| args.get(i).map_or("", String::as_str);
+        resources_bench::child(arg(1), arg(2), arg(3));
         return ExitCode::SUCCESS;
     }
     if args.first().map(String::as_str) == Some("ws-cost") {
@@ -105,6 +117,7 @@ fn main() -> ExitCode {
             "http" => http_bench::run(&mut report),
             "ws" => ws_bench::run(&mut report),
             "zmq" => zmq_bench::run(&mut report),
+            "resources" => resources_bench::run(&mut report),
             _ => telemetry_bench::run(&mut report),
         };
         report.end(result.err());
@@ -121,4 +134,13 @@ fn main() -> ExitCode {
 }
 
 /// Every suite, in the order a default run takes them.
-const SUITES: &[&str] = &["core", "sql", "redis", "http", "ws", "zmq", "telemetry"];
+const SUITES: &[&str] = &[
+    "core",
+    "sql",
+    "redis",
+    "http",
+    "ws",
+    "zmq",
+    "resources",
+    "telemetry",
+];

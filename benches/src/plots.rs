@@ -97,17 +97,37 @@ pub fn charts(rows: &[Row]) -> Vec<Chart> {
             }
             out.push(chart);
         }
-        // Memory per idle connection.
-        let mem = of(&|r| r.metric.starts_with("rss_bytes"));
-        if !mem.is_empty() {
-            let mut chart = Chart::new(
-                suite,
+        // Memory and descriptors.
+        for (metric, what, title, unit, scale) in [
+            (
+                "rss_bytes_per_connection",
                 "memory",
-                &format!("{suite}: memory per idle connection"),
+                "memory per idle connection",
                 "KiB",
-            );
-            for r in mem {
-                chart.add(&r.case, &r.pool, r.value / 1024.0);
+                1024.0,
+            ),
+            (
+                "rss_bytes_peak",
+                "memory-peak",
+                "peak memory added by the clients",
+                "KiB",
+                1024.0,
+            ),
+            (
+                "fds_peak",
+                "fds-peak",
+                "peak open descriptors added",
+                "descriptors",
+                1.0,
+            ),
+        ] {
+            let rows = of(&|r| r.metric == metric);
+            if rows.is_empty() {
+                continue;
+            }
+            let mut chart = Chart::new(suite, what, &format!("{suite}: {title}"), unit);
+            for r in rows {
+                chart.add(&r.case, &r.pool, r.value / scale);
             }
             out.push(chart);
         }

@@ -23,7 +23,7 @@ fn expected(suite: &str, effort: Effort) -> u64 {
         "sql" => 65,
         "redis" => 20,
         "http" => 25,
-        "ws" | "zmq" => 6,
+        "ws" | "zmq" | "resources" => 6,
         "telemetry" => 1,
         _ => 30,
     };

@@ -116,7 +116,7 @@ async fn drive<T: Target>(t: &T, total: u64) -> f64 {
     (per * TASKS as u64) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn redis_url() -> String {
+pub(crate) fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
 }
 

@@ -127,6 +127,8 @@ impl Report {
     pub fn write(&self) -> Result<PathBuf, String> {
         let dir = out_dir();
         let plots = dir.join("plots");
+        // The report is one run's: plots of an earlier run go.
+        let _ = std::fs::remove_dir_all(&plots);
         std::fs::create_dir_all(&plots).map_err(|e| format!("{}: {e}", plots.display()))?;
         let results = self.results();
         let charts = crate::plots::charts(&results.rows);

@@ -181,7 +181,7 @@ async fn median_of<T: Target>(t: &T, workers: usize, total: usize, q: Query, run
     median(&mut v)
 }
 
-fn database_url() -> String {
+pub(crate) fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }

@@ -64,36 +64,44 @@ pub fn server() {
     });
 }
 
-/// The server child: its port, and a way to read its handshake count.
-struct Server {
+/// A server child (`ws-server`, `http-server`): its port, and a way to read
+/// how many connections it accepted.
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     out: BufReader<std::process::ChildStdout>,
 }
 
 impl Server {
     fn start() -> Result<Server, String> {
+        Server::start_as("ws-server")
+    }
+
+    /// Starts `unipool-benches KIND` (a server that prints its port, then a
+    /// count for every line on its stdin).
+    pub(crate) fn start_as(kind: &str) -> Result<Server, String> {
         let mut child = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-            .arg("ws-server")
+            .arg(kind)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("ws-server: {e}"))?;
+            .map_err(|e| format!("{kind}: {e}"))?;
         let mut out = BufReader::new(child.stdout.take().ok_or("no stdout")?);
         let mut line = String::new();
         out.read_line(&mut line).map_err(|e| e.to_string())?;
         let port = line
             .trim()
             .parse()
-            .map_err(|_| format!("ws-server said {line:?}"))?;
+            .map_err(|_| format!("{kind} said {line:?}"))?;
         Ok(Server { child, port, out })
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("ws://127.0.0.1:{}/echo", self.port)
     }
 
-    fn handshakes(&mut self) -> usize {
+    /// Connections the server accepted so far (WebSocket handshakes).
+    pub(crate) fn count(&mut self) -> usize {
         use std::io::Write;
         let stdin = self.child.stdin.as_mut().expect("stdin");
         let _ = writeln!(stdin);
@@ -269,16 +277,16 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
     let (mut pv, mut dv, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let mut pool_handshakes = 0;
     for i in 0..runs {
-        let before = server.handshakes();
+        let before = server.count();
         let (p, d) = if i % 2 == 0 {
             let p = drive(Client::Pool, &pool, &url, total).await;
-            pool_handshakes += server.handshakes() - before;
+            pool_handshakes += server.count() - before;
             (p, drive(Client::Dedicated, &pool, &url, total).await)
         } else {
             let d = drive(Client::Dedicated, &pool, &url, total).await;
-            let before = server.handshakes();
+            let before = server.count();
             let p = drive(Client::Pool, &pool, &url, total).await;
-            pool_handshakes += server.handshakes() - before;
+            pool_handshakes += server.count() - before;
             (p, d)
         };
         ratios.push(p.rps / d.rps);
@@ -288,9 +296,9 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
     let vs_ceiling = median(&mut ratios);
     let (p, d) = (Run::median_of(pv), Run::median_of(dv));
     let floor_total = total / 10;
-    let before = server.handshakes();
+    let before = server.count();
     let f = drive(Client::PerMessage, &pool, &url, floor_total).await;
-    let floor_handshakes = server.handshakes() - before;
+    let floor_handshakes = server.count() - before;
     let (mem_pool, mem_default) = (memory("pool", &url)?, memory("default", &url)?);
     let _ = writeln!(
         table,

@@ -36,7 +36,7 @@ fn try_main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 bench [SUITE..] [--quick|--thorough]\n                           benchmarks against peers (suites: core sql redis http ws zmq telemetry;\n                           all by default); report in target/bench-report/\n  \
+                 bench [SUITE..] [--quick|--thorough]\n                           benchmarks against peers (suites: core sql redis http ws zmq resources telemetry;\n                           all by default); report in target/bench-report/\n  \
                  test [-- ARGS]           every test of the workspace (finds or starts PostgreSQL/Redis)\n  \
                  ci [checks]              fmt, clippy (all features, then each umbrella feature alone),\n                           quick bench, then test; `checks` stops before test (.ci/run)"
             );
