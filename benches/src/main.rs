@@ -46,6 +46,11 @@ fn main() -> ExitCode {
         resources_bench::http_server();
         return ExitCode::SUCCESS;
     }
+    if args.first().map(String::as_str) == Some("zmq-server") {
+        // The ZeroMQ peer of `bench resources`, in its own process.
+        resources_bench::zmq_server();
+        return ExitCode::SUCCESS;
+    }
     if args.first().map(String::as_str) == Some("resources-child") {
         // `resources-child PROTO CLIENT TARGET`: one client kind's load.
         let arg = |i: usize| args.get(i).map_or("", String::as_str);

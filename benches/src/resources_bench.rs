@@ -1,6 +1,7 @@
 //! `bench resources`: what a process holds — resident memory and open file
 //! descriptors — with a pool against the anti-pattern it replaces, per
-//! protocol, each client kind in a process of its own (`resources-child`):
+//! protocol (PostgreSQL, Redis, HTTP, WebSocket, ZeroMQ), each client kind in
+//! a process of its own (`resources-child`):
 //! 1000 requests from 10 tasks; peak and end (the pool still alive, its
 //! connections idle) memory and descriptors over the process's level before
 //! the first client, and connections opened per 1000 requests. For HTTP also
@@ -252,6 +253,33 @@ async fn workload(proto: &str, client: &str, target: &str) -> (usize, (u64, usiz
             .await;
             (0, end())
         }
+        ("zmq", client) => {
+            let mut config = pool_zmq::ZmqConfig::default();
+            config.pool.max_size = TASKS;
+            config.max_total = TASKS;
+            let pool = pool_zmq::ZmqPool::new(config).expect("pool");
+            let mut cfg = pool_zmq::SocketConfig::connect(pool_zmq::SocketKind::Req, &target);
+            let per_call = client != "unipool";
+            if per_call {
+                // A socket per request, as the code it replaces did (no
+                // monitor: that code had none); the context is shared.
+                cfg.options.monitor = false;
+            }
+            let p = pool.clone();
+            load(move |_| {
+                let (p, cfg) = (p.clone(), cfg.clone());
+                async move {
+                    let mut sock = p.get(&cfg).await.expect("socket");
+                    sock.send([b"x".to_vec()]).await.expect("send");
+                    sock.recv().await.expect("reply");
+                    if per_call {
+                        sock.retire();
+                    }
+                }
+            })
+            .await;
+            (0, end())
+        }
         other => panic!("no workload {other:?}"),
     }
 }
@@ -285,6 +313,7 @@ fn measure(proto: &str, client: &str, target: &str) -> Result<Held, String> {
 pub fn run(report: &mut Report) -> Result<(), String> {
     let mut http = Server::start_as("http-server")?;
     let mut ws = Server::start_as("ws-server")?;
+    let mut zmq = Server::start_as("zmq-server")?;
     let pg = crate::sql_bench::database_url();
     let redis = crate::redis_bench::redis_url();
     let mut table = format!(
@@ -292,12 +321,12 @@ pub fn run(report: &mut Report) -> Result<(), String> {
          of its own (servers in others); memory and descriptors above the process's level \
          before the first client: the peak during the load, and at the end with the pool \
          still holding its idle connections (memory read after a malloc_trim); connections \
-         opened per 1000 requests (counted by the server for HTTP and WebSocket)\n\n\
+         opened per 1000 requests (counted by the server for HTTP, WebSocket and ZeroMQ)\n\n\
          | protocol | client | peak memory KiB | end memory KiB | peak fds | end fds | \
          connections / 1000 requests |\n|---|---|---:|---:|---:|---:|---:|\n",
         TASKS * PER_TASK
     );
-    let protos: [(&str, String, &[&str]); 4] = [
+    let protos: [(&str, String, &[&str]); 5] = [
         ("postgres", pg, &["unipool", "per-call"]),
         ("redis", redis, &["unipool", "per-call"]),
         (
@@ -306,17 +335,23 @@ pub fn run(report: &mut Report) -> Result<(), String> {
             &["unipool", "providers", "per-call"],
         ),
         ("ws", ws.url(), &["unipool", "per-call"]),
+        (
+            "zmq",
+            format!("tcp://127.0.0.1:{}", zmq.port),
+            &["unipool", "per-call"],
+        ),
     ];
     let mut by: Vec<(String, String, Held)> = Vec::new();
     for (proto, target, clients) in protos {
         for &client in clients {
             report.cell(format!("{proto} {client}"));
-            let server = match proto {
+            let mut server = match proto {
                 "http" => Some(&mut http),
                 "ws" => Some(&mut ws),
+                "zmq" => Some(&mut zmq),
                 _ => None,
             };
-            let before = server.map(|s| s.count());
+            let before = server.as_mut().map(|s| s.count());
             let mut h = match measure(proto, client, &target) {
                 Ok(h) => h,
                 Err(e) if matches!(proto, "postgres" | "redis") => {
@@ -325,8 +360,7 @@ pub fn run(report: &mut Report) -> Result<(), String> {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(before) = before {
-                let server = if proto == "http" { &mut http } else { &mut ws };
+            if let (Some(before), Some(server)) = (before, server) {
                 h.opened = (server.count() - before) as f64;
             }
             let per_1000 = h.opened * 1000.0 / (TASKS * PER_TASK) as f64;
@@ -393,5 +427,25 @@ pub fn http_server() {
             break;
         }
         println!("{}", server.seen.connections());
+    }
+}
+
+/// `zmq-server`: the tests' ROUTER echo peer in a process of its own; prints
+/// its port, then the REQ sockets it has seen (distinct identities) for every
+/// line on stdin; exits when stdin closes.
+pub fn zmq_server() {
+    use std::io::BufRead;
+    let peer = unipool_tests::zmq_peer::ZmqPeer::echo(
+        unipool_tests::zmq_peer::Echo::Router,
+        Duration::ZERO,
+    );
+    let port = peer.endpoint.rsplit(':').next().unwrap_or("0").to_string();
+    println!("{port}");
+    for line in std::io::stdin().lock().lines() {
+        if line.is_err() {
+            break;
+        }
+        let seen = peer.seen.peers.lock().map_or(0, |p| p.len());
+        println!("{seen}");
     }
 }
