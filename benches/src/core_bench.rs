@@ -25,7 +25,7 @@ use crate::core_pools::{
     Barging, Bb8, BenchPool, Deadpool, Mobc, Observed, Ours, Qp, RegistryObserved,
 };
 use crate::effort::Effort;
-use crate::report::{median, Report, Row};
+use crate::report::{median, Report, Row, Spread, RATIO_BEST};
 
 pub use crate::core_pools::window_from_env;
 
@@ -186,7 +186,7 @@ struct Cell {
     ops: [f64; 6],
     /// ours / pool, in `POOLS` order (the first is 1).
     ratio: [f64; 6],
-    vs_best_peer: f64,
+    vs_best_peer: Spread,
 }
 
 fn throughput_cell(
@@ -227,7 +227,7 @@ fn throughput_cell(
     Ok(Cell {
         ops: ops.map(|mut v| median(&mut v)),
         ratio: ratio.map(|mut v| median(&mut v)),
-        vs_best_peer: median(&mut best),
+        vs_best_peer: Spread::of(&mut best),
     })
 }
 
@@ -481,7 +481,7 @@ pub fn run(report: &mut Report) -> Result<(), String> {
             }
             let _ = writeln!(
                 table,
-                "| {size} | {workers} | {:.2} | {:.2} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x |",
+                "| {size} | {workers} | {:.2} | {:.2} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {} |",
                 c.ops[0] / 1e6,
                 c.ops[1] / 1e6,
                 c.ratio[1],
@@ -489,8 +489,9 @@ pub fn run(report: &mut Report) -> Result<(), String> {
                 c.ratio[3],
                 c.ratio[4],
                 c.ratio[5],
-                c.vs_best_peer,
+                c.vs_best_peer.times(),
             );
+            report.spread_rows("core", &case, "unipool", RATIO_BEST, c.vs_best_peer);
         }
         let _ = writeln!(table);
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pool_http::{HttpConfig, HttpPool};
 use unipool_tests::http_server;
 
-use crate::report::{median, ms, Report, Row, Run};
+use crate::report::{ms, Report, Row, Run, Spread, RATIO};
 
 const TASKS: usize = 64;
 
@@ -178,7 +178,8 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) {
                 .progress
                 .println(&format!("per-run vs ceiling: {ratios:.3?}"));
         }
-        let vs_ceiling = median(&mut ratios);
+        let vs_ceiling = Spread::of(&mut ratios);
+        report.spread_rows("http", proto, "pool-http", RATIO, vs_ceiling);
         let (o, oc) = summarize(ov, total);
         let (b, bc) = summarize(bv, total);
         let floor_total = if only.is_some() { 64 } else { total / 10 };
@@ -188,10 +189,20 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) {
         );
         for (name, r, c, ratio) in [
             ("pool-http", &o, oc, None),
-            ("bare shared reqwest (ceiling)", &b, bc, Some(vs_ceiling)),
-            ("client per request (floor)", &f, fc, Some(o.rps / f.rps)),
+            (
+                "bare shared reqwest (ceiling)",
+                &b,
+                bc,
+                Some(vs_ceiling.percent()),
+            ),
+            (
+                "client per request (floor)",
+                &f,
+                fc,
+                Some(format!("{:.0}%", o.rps / f.rps * 100.0)),
+            ),
         ] {
-            let ratio = ratio.map_or("".to_string(), |x| format!("{:.0}%", x * 100.0));
+            let ratio = ratio.unwrap_or_default();
             let _ = writeln!(
                 table,
                 "| {proto} | {name} | {:.0} | {:.2} | {:.2} | {c:.2} | {ratio} |",

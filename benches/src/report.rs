@@ -283,3 +283,73 @@ pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
+
+/// Metric names of a ratio to the ceiling and of its range.
+pub const RATIO: [&str; 3] = ["vs_ceiling", "vs_ceiling_min", "vs_ceiling_max"];
+/// The same against the best peer.
+pub const RATIO_BEST: [&str; 3] = ["vs_best_peer", "vs_best_peer_min", "vs_best_peer_max"];
+
+/// The median of per-run values (ratios, mostly) with their range, so that a
+/// reader sees how far one run is from the next.
+#[derive(Debug, Clone, Copy)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// Of `v` (sorted in place).
+    pub fn of(v: &mut [f64]) -> Spread {
+        let median = median(v);
+        Spread {
+            median,
+            min: v[0],
+            max: v[v.len() - 1],
+        }
+    }
+
+    /// `0.92x (0.87–0.95)`; the range only when there was more than one run.
+    pub fn times(&self) -> String {
+        if self.min == self.max {
+            return format!("{:.2}x", self.median);
+        }
+        format!("{:.2}x ({:.2}–{:.2})", self.median, self.min, self.max)
+    }
+
+    /// `92% (87–95)`.
+    pub fn percent(&self) -> String {
+        if self.min == self.max {
+            return format!("{:.0}%", self.median * 100.0);
+        }
+        format!(
+            "{:.0}% ({:.0}–{:.0})",
+            self.median * 100.0,
+            self.min * 100.0,
+            self.max * 100.0
+        )
+    }
+}
+
+impl Report {
+    /// Records a spread as three rows: `names` = the median's metric, the
+    /// minimum's and the maximum's.
+    pub fn spread_rows(
+        &mut self,
+        suite: &'static str,
+        case: &str,
+        pool: &'static str,
+        names: [&'static str; 3],
+        s: Spread,
+    ) {
+        for (metric, value) in names.into_iter().zip([s.median, s.min, s.max]) {
+            self.rows.push(Row {
+                suite,
+                case: case.to_string(),
+                pool,
+                metric,
+                value,
+            });
+        }
+    }
+}

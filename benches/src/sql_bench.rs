@@ -13,7 +13,7 @@ use pool_core::ConnectionPool;
 use pool_sql::{PgManager, PgPool, PgPoolExt, SqliteManager, SqlitePool, SqlitePoolExt};
 use tokio_postgres::NoTls;
 
-use crate::report::{median, Report, Row};
+use crate::report::{median, Report, Row, Spread, RATIO, RATIO_BEST};
 
 const POOL: usize = 16;
 const KEYS: i32 = 10_000;
@@ -330,14 +330,17 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
                     "  per-run vs best peer: {vs_best:.3?}\n  per-run vs ceiling: {vs_ceiling:.3?}"
                 );
             }
-            let (vs_best, vs_ceiling) = (median(&mut vs_best), median(&mut vs_ceiling));
+            let (vs_best, vs_ceiling) = (Spread::of(&mut vs_best), Spread::of(&mut vs_ceiling));
             let _ = writeln!(
                 table,
-                "| {} | {workers} | {o:.0} | {b:.0} | {d:.0} | {floor:.0} | {c:.0} | {vs_best:.2}x | {:.0}% |",
+                "| {} | {workers} | {o:.0} | {b:.0} | {d:.0} | {floor:.0} | {c:.0} | {} | {} |",
                 q.name(),
-                100.0 * vs_ceiling
+                vs_best.times(),
+                vs_ceiling.percent()
             );
             let case = format!("{} workers={workers}", q.name());
+            report.spread_rows("sql", &case, "unipool", RATIO, vs_ceiling);
+            report.spread_rows("sql", &case, "unipool", RATIO_BEST, vs_best);
             for (pool, v) in [
                 ("unipool", o),
                 ("bb8-postgres", b),

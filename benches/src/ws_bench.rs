@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use pool_ws::{Message, WsConfig, WsPool};
 
-use crate::report::{median, ms, Report, Row, Run};
+use crate::report::{ms, Report, Row, Run, Spread, RATIO};
 
 const TASKS: usize = 32;
 const IDLE: usize = 1000;
@@ -293,7 +293,8 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
         pv.push(p);
         dv.push(d);
     }
-    let vs_ceiling = median(&mut ratios);
+    let vs_ceiling = Spread::of(&mut ratios);
+    report.spread_rows("ws", "echo", "pool-ws", RATIO, vs_ceiling);
     let (p, d) = (Run::median_of(pv), Run::median_of(dv));
     let floor_total = total / 10;
     let before = server.count();
@@ -316,17 +317,17 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
             "dedicated",
             &d,
             TASKS as f64 * 1000.0 / total as f64,
-            Some(vs_ceiling),
+            Some(vs_ceiling.times()),
         ),
         (
             "connection per message (floor)",
             "per-message",
             &f,
             floor_conns,
-            Some(p.rps / f.rps),
+            Some(format!("{:.2}x", p.rps / f.rps)),
         ),
     ] {
-        let ratio = ratio.map_or(String::new(), |x| format!("{:.2}x", x));
+        let ratio = ratio.unwrap_or_default();
         let _ = writeln!(
             table,
             "| {name} | {:.0} | {:.3} | {:.3} | {conns:.2} | {ratio} |",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use pool_zmq::{SocketConfig, SocketKind, ZmqConfig, ZmqPool};
 use unipool_tests::zmq_peer::{Echo, ZmqPeer};
 
-use crate::report::{median, ms, Report, Row, Run};
+use crate::report::{ms, Report, Row, Run, Spread, RATIO};
 
 const TASKS: usize = 16;
 
@@ -91,7 +91,8 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
         pv.push(p);
         dv.push(d);
     }
-    let vs_ceiling = median(&mut ratios);
+    let vs_ceiling = Spread::of(&mut ratios);
+    report.spread_rows("zmq", "req-echo", "pool-zmq", RATIO, vs_ceiling);
     let (p, d) = (Run::median_of(pv), Run::median_of(dv));
     let floor_total = total / 10;
     let f = drive(Client::PerRequest, &pool, &cfg, floor_total).await;
@@ -108,16 +109,16 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
             "dedicated socket per task (ceiling)",
             "dedicated",
             &d,
-            Some(vs_ceiling),
+            Some(vs_ceiling.times()),
         ),
         (
             "socket per request (floor)",
             "per-request",
             &f,
-            Some(p.rps / f.rps),
+            Some(format!("{:.2}x", p.rps / f.rps)),
         ),
     ] {
-        let ratio = ratio.map_or(String::new(), |x| format!("{x:.2}x"));
+        let ratio = ratio.unwrap_or_default();
         let _ = writeln!(
             table,
             "| {name} | {:.0} | {:.3} | {:.3} | {ratio} |",
