@@ -1,0 +1,225 @@
+//! The cancellation storm of the reliability suite (issue 24): thousands of
+//! calls against the real PostgreSQL and Redis, each under a random deadline
+//! of 0–5 ms, so that callers give up at every point of a get, a query and a
+//! return. Afterwards the pool's counts are consistent (nothing in use,
+//! opening or waiting), every connection answers its own next query (a
+//! cancelled query's late reply never reaches another caller), and the server
+//! never saw more connections than `max_size` (sampled from its side).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pool_core::{ConnectionPool, Pool};
+use pool_sql::{PgManager, PgPool, PgPoolExt};
+
+const MAX: usize = 5;
+const WAVES: usize = 40;
+const PER_WAVE: usize = 50;
+
+/// xorshift64*, seeded from the clock; the seed is printed so that a failing
+/// storm can be replayed with `UNIPOOL_STORM_SEED`.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let seed = std::env::var("UNIPOOL_STORM_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+                    | 1
+            });
+        eprintln!("storm seed {seed} (UNIPOOL_STORM_SEED to replay)");
+        Rng(seed)
+    }
+
+    /// A deadline of 0–5 ms.
+    fn deadline(&mut self) -> Duration {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        Duration::from_micros(self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % 5_000)
+    }
+}
+
+/// What the storm did: calls that completed and calls cut by their deadline.
+#[derive(Debug, Default)]
+struct Outcome {
+    done: AtomicUsize,
+    cut: AtomicUsize,
+}
+
+/// Runs `WAVES` waves of `PER_WAVE` concurrent calls, each `call(i)` under a
+/// random deadline.
+async fn storm<F, Fut>(call: F) -> Arc<Outcome>
+where
+    F: Fn(i32) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let outcome = Arc::new(Outcome::default());
+    let mut rng = Rng::new();
+    for wave in 0..WAVES {
+        let mut set = tokio::task::JoinSet::new();
+        for k in 0..PER_WAVE {
+            let (call, outcome, deadline) = (call.clone(), outcome.clone(), rng.deadline());
+            let i = (wave * PER_WAVE + k) as i32;
+            set.spawn(async move {
+                match tokio::time::timeout(deadline, call(i)).await {
+                    Ok(()) => outcome.done.fetch_add(1, SeqCst),
+                    Err(_) => outcome.cut.fetch_add(1, SeqCst),
+                };
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("a call of the storm panicked");
+        }
+    }
+    outcome
+}
+
+/// Waits (at most 5 s) until nothing is in use, opening or waiting.
+async fn settled(pool: &dyn Pool) -> pool_core::Stats {
+    let start = std::time::Instant::now();
+    loop {
+        let s = pool.stats();
+        if (s.in_use, s.opening, s.waiting) == (0, 0, 0) || start.elapsed() > Duration::from_secs(5)
+        {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_storm_leaves_the_postgres_pool_consistent() {
+    unipool_tests::require!("postgres");
+    let base = unipool_tests::pg::url();
+    let app = format!("unipool_storm_{}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}application_name={app}");
+    let pool: PgPool = ConnectionPool::builder()
+        .max_size(MAX)
+        .acquire_timeout(Duration::from_secs(10))
+        .build(PgManager::from_url(&url).unwrap())
+        .unwrap();
+
+    // The server's own count of this pool's sessions, sampled throughout.
+    let (watch, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let (stop, seen_max) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let sampler = {
+        let (stop, seen_max, app) = (stop.clone(), seen_max.clone(), app.clone());
+        tokio::spawn(async move {
+            while !stop.load(SeqCst) {
+                let row = watch
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                        &[&app],
+                    )
+                    .await
+                    .unwrap();
+                seen_max.fetch_max(row.get::<_, i64>(0) as usize, SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+
+    let p = pool.clone();
+    let outcome = storm(move |i| {
+        let p = p.clone();
+        async move {
+            let rows = p
+                .query("SELECT $1::int, pg_sleep(0.0005)", &[&i])
+                .await
+                .expect("a query the storm did not cut");
+            assert_eq!(
+                rows[0].get::<_, i32>(0),
+                i,
+                "a reply went to another caller"
+            );
+        }
+    })
+    .await;
+
+    let s = settled(&pool).await;
+    assert_eq!((s.in_use, s.opening, s.waiting), (0, 0, 0), "{s:?}");
+    assert!(s.size <= MAX, "{s:?}");
+    // Every connection the storm left answers its own query.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..(4 * MAX as i32) {
+        let p = pool.clone();
+        set.spawn(async move {
+            let rows = p.query("SELECT $1::int", &[&i]).await.unwrap();
+            assert_eq!(rows[0].get::<_, i32>(0), i);
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    stop.store(true, SeqCst);
+    sampler.await.unwrap();
+    let (done, cut) = (outcome.done.load(SeqCst), outcome.cut.load(SeqCst));
+    eprintln!(
+        "{done} completed, {cut} cut; server saw at most {} sessions; {s:?}",
+        seen_max.load(SeqCst)
+    );
+    assert!(
+        done > 0 && cut > 0,
+        "the storm must both complete and cut calls"
+    );
+    assert!(
+        seen_max.load(SeqCst) <= MAX,
+        "the server saw {} sessions of a pool of {MAX}",
+        seen_max.load(SeqCst)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_storm_leaves_the_redis_pool_consistent() {
+    unipool_tests::require!("redis");
+    let url = unipool_tests::redis_server::url();
+    let mut config = pool_redis::RedisConfig::default();
+    config.pool.max_size = MAX;
+    let pool = pool_redis::RedisPool::connect(&url, config).await.unwrap();
+    let p = pool.clone();
+    let outcome = storm(move |i| {
+        let p = p.clone();
+        async move {
+            // An exclusive lease: the lane a cancelled command could poison.
+            let mut c = p.lease().await.expect("a lease the storm did not cut");
+            let reply: String = redis::cmd("ECHO")
+                .arg(format!("m{i}"))
+                .query_async(&mut c)
+                .await
+                .expect("ECHO");
+            assert_eq!(reply, format!("m{i}"), "a reply went to another caller");
+        }
+    })
+    .await;
+    let s = settled(pool.exclusive()).await;
+    assert_eq!((s.in_use, s.opening, s.waiting), (0, 0, 0), "{s:?}");
+    assert!(s.size <= MAX, "{s:?}");
+    for i in 0..(4 * MAX) {
+        let mut c = pool.lease().await.unwrap();
+        let reply: String = redis::cmd("ECHO")
+            .arg(format!("after{i}"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(reply, format!("after{i}"));
+    }
+    let (done, cut) = (outcome.done.load(SeqCst), outcome.cut.load(SeqCst));
+    eprintln!("{done} completed, {cut} cut; {s:?}");
+    assert!(
+        done > 0 && cut > 0,
+        "the storm must both complete and cut calls"
+    );
+}
