@@ -246,7 +246,7 @@ impl PoolConfig {
 fn invalid_value(knob: &'static str, value: &str, reason: impl fmt::Display) -> ConfigError {
     ConfigError::InvalidValue {
         knob,
-        value: value.to_string(),
+        value: crate::redact::clip(value).into_owned(),
         reason: reason.to_string(),
     }
 }

@@ -49,6 +49,16 @@ pub fn redact_url(url: &str) -> String {
     u.to_string()
 }
 
+/// At most the first 64 characters of a value a user gave, then its length:
+/// an error about a megabyte-long value stays readable.
+pub fn clip(value: &str) -> std::borrow::Cow<'_, str> {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        None => value.into(),
+        Some((end, _)) => format!("{}… ({} bytes)", &value[..end], value.len()).into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact_url;

@@ -170,6 +170,12 @@ impl SocketConfig {
 impl fmt::Display for SocketConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verb = if self.bind { "bound to" } else { "to" };
+        // ZeroMQ endpoints carry no credentials, but one pasted from a URL
+        // might: its password is not shown.
+        if self.endpoint.contains('@') {
+            let shown = pool_core::util::redact_url(&self.endpoint);
+            return write!(f, "{} {verb} {shown}", self.kind);
+        }
         write!(f, "{} {verb} {}", self.kind, self.endpoint)
     }
 }

@@ -97,7 +97,11 @@ impl SqliteManager {
         let rest = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| SqlError::Config(format!("{url:?} is not a sqlite: URL")))?;
+            .ok_or_else(|| {
+                // The text may be another kind's URL, with its password.
+                let shown = pool_core::util::redact_url(url);
+                SqlError::Config(format!("{shown:?} is not a sqlite: URL"))
+            })?;
         if let Some(name) = rest.strip_prefix(":memory:") {
             return Ok(Self::memory(if name.is_empty() { "unipool" } else { name }));
         }

@@ -123,12 +123,13 @@ pub enum RegistryError {
 /// A value as it may appear in an error: URLs without their password, secrets
 /// not at all.
 pub(crate) fn shown(key: &str, value: &str) -> String {
+    use pool_core::util::clip;
     if super::keys::is_secret(key) {
         "\"***\"".to_string()
     } else if key == "url" {
-        format!("{:?}", redact_any_url(value))
+        format!("{:?}", clip(&redact_any_url(value)))
     } else {
-        format!("{value:?}")
+        format!("{:?}", clip(value))
     }
 }
 
