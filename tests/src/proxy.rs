@@ -1,9 +1,12 @@
 //! A TCP proxy on 127.0.0.1 between a pool and a real server, for fault
 //! injection: refuse new connections, or go silent (blackhole: every connection,
 //! open or new, stays open but nothing is forwarded either way — a peer gone
-//! without FIN), and cut every open connection.
+//! without FIN), and cut every open connection; new connections can be made
+//! slow (the upstream is dialled only after a delay: a connect that takes that
+//! long, as a far or overloaded server's does).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -26,6 +29,8 @@ pub struct Proxy {
     mode: watch::Sender<Mode>,
     /// Bumped to cut every open connection.
     cut: watch::Sender<u64>,
+    /// How long a new connection waits before the upstream is dialled.
+    delay: watch::Sender<Duration>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -43,6 +48,7 @@ async fn serve(
     upstream: SocketAddr,
     mut mode: watch::Receiver<Mode>,
     mut cut: watch::Receiver<u64>,
+    delay: Duration,
 ) {
     // Receivers cloned from the accept loop's remember its old versions: mark
     // the current ones seen, so that only later cuts and mode changes count.
@@ -52,6 +58,9 @@ async fn serve(
         Mode::Refuse => return,
         Mode::Blackhole => return swallow(client, cut).await,
         Mode::Pass => {}
+    }
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
@@ -84,17 +93,31 @@ impl Proxy {
         let addr = listener.local_addr().expect("proxy addr");
         let (mode, mode_rx) = watch::channel(Mode::Pass);
         let (cut, cut_rx) = watch::channel(0u64);
+        let (delay, delay_rx) = watch::channel(Duration::ZERO);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(serve(client, upstream, mode_rx.clone(), cut_rx.clone()));
+                let delay = *delay_rx.borrow();
+                tokio::spawn(serve(
+                    client,
+                    upstream,
+                    mode_rx.clone(),
+                    cut_rx.clone(),
+                    delay,
+                ));
             }
         });
         Proxy {
             addr,
             mode,
             cut,
+            delay,
             task,
         }
+    }
+
+    /// Every new connection waits `delay` before the upstream is dialled.
+    pub fn set_connect_delay(&self, delay: Duration) {
+        self.delay.send_replace(delay);
     }
 
     pub fn set_mode(&self, mode: Mode) {

@@ -169,10 +169,7 @@ fn oversized_values_are_refused_by_name() {
     for (var, value) in [
         ("UNIPOOL_MAIN_MAX_SIZE", huge.clone()),
         ("UNIPOOL_MAIN_ACQUIRE_TIMEOUT", format!("{huge}s")),
-        (
-            "UNIPOOL_MAIN_URL",
-            format!("nope://u:{SECRET}@{huge}/db"),
-        ),
+        ("UNIPOOL_MAIN_URL", format!("nope://u:{SECRET}@{huge}/db")),
     ] {
         let mut vars = vec![(
             "UNIPOOL_MAIN_URL".to_string(),

@@ -1,0 +1,219 @@
+//! The spike of the reliability suite (issue 24): 200 tasks at once on an
+//! empty pool whose connects take 150 ms (a TCP proxy dials the real server
+//! only after that delay). Every task is served; the pool never holds more
+//! than `max_size` connections and the server never sees more (counted on its
+//! side); no more connects than `max_size` are made; and once the spike is
+//! over the pool shrinks back to `min_idle` within `idle_timeout` plus a few
+//! reaper periods.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pool_core::{ConnectionPool, Pool};
+use pool_sql::{PgManager, PgPool, PgPoolExt};
+use unipool_tests::proxy::Proxy;
+
+const TASKS: usize = 200;
+const MAX: usize = 10;
+const MIN_IDLE: usize = 2;
+const CONNECT: Duration = Duration::from_millis(150);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+const REAP: Duration = Duration::from_millis(100);
+
+fn through(url: &str, proxy: &Proxy) -> String {
+    let mut u = url::Url::parse(url).unwrap();
+    u.set_host(Some("127.0.0.1")).unwrap();
+    u.set_port(Some(proxy.addr.port())).unwrap();
+    u.to_string()
+}
+
+fn addr_of(url: &str) -> SocketAddr {
+    let u = url::Url::parse(url).unwrap();
+    let host = match u.host_str().unwrap() {
+        "localhost" => "127.0.0.1",
+        h => h,
+    };
+    format!("{host}:{}", u.port().unwrap()).parse().unwrap()
+}
+
+/// Samples `count` every few milliseconds until stopped; the largest value.
+fn sample<F, Fut>(
+    count: F,
+) -> (
+    Arc<AtomicBool>,
+    Arc<AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = usize> + Send,
+{
+    let (stop, max) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let task = {
+        let (stop, max) = (stop.clone(), max.clone());
+        tokio::spawn(async move {
+            while !stop.load(SeqCst) {
+                max.fetch_max(count().await, SeqCst);
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        })
+    };
+    (stop, max, task)
+}
+
+/// Waits until the pool is back to `min_idle`; how long that took after the
+/// spike's last return.
+async fn back_to_min_idle(pool: &dyn Pool) -> Duration {
+    let start = Instant::now();
+    while pool.stats().size > MIN_IDLE {
+        assert!(
+            start.elapsed() < IDLE_TIMEOUT + Duration::from_secs(3),
+            "still {:?} after {:?}",
+            pool.stats(),
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_on_an_empty_postgres_pool_with_slow_connects() {
+    unipool_tests::require!("postgres");
+    let base = unipool_tests::pg::url();
+    let proxy = Proxy::start(addr_of(&base)).await;
+    proxy.set_connect_delay(CONNECT);
+    let app = format!("unipool_spike_{}", std::process::id());
+    let url = format!("{}?application_name={app}", through(&base, &proxy));
+    let pool: PgPool = ConnectionPool::builder()
+        .max_size(MAX)
+        .min_idle(MIN_IDLE)
+        .idle_timeout(Some(IDLE_TIMEOUT))
+        .reap_interval(REAP)
+        .acquire_timeout(Duration::from_secs(30))
+        .build(PgManager::from_url(&url).unwrap())
+        .unwrap();
+
+    let (watch, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let (stop, server_max, sampler) = {
+        let watch = Arc::new(watch);
+        sample(move || {
+            let (watch, app) = (watch.clone(), app.clone());
+            async move {
+                let row = watch
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                        &[&app],
+                    )
+                    .await
+                    .unwrap();
+                row.get::<_, i64>(0) as usize
+            }
+        })
+    };
+    let pool_max = Arc::new(AtomicUsize::new(0));
+
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..TASKS as i32 {
+        let (pool, pool_max) = (pool.clone(), pool_max.clone());
+        set.spawn(async move {
+            let rows = pool.query("SELECT $1::int", &[&i]).await.unwrap();
+            assert_eq!(rows[0].get::<_, i32>(0), i);
+            pool_max.fetch_max(pool.stats().size, SeqCst);
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let served_in = start.elapsed();
+    let shrank_in = back_to_min_idle(&pool).await;
+    stop.store(true, SeqCst);
+    sampler.await.unwrap();
+    let s = pool.stats();
+    eprintln!(
+        "{TASKS} served in {served_in:?}; back to min_idle {shrank_in:?} later; \
+         pool held at most {}, server saw at most {}; {s:?}",
+        pool_max.load(SeqCst),
+        server_max.load(SeqCst)
+    );
+    assert!(pool_max.load(SeqCst) <= MAX);
+    assert!(
+        server_max.load(SeqCst) <= MAX,
+        "server saw {}",
+        server_max.load(SeqCst)
+    );
+    assert!(
+        s.created as usize <= MAX,
+        "{} connects for a pool of {MAX}",
+        s.created
+    );
+    assert_eq!(s.acquired_total, TASKS as u64);
+    assert_eq!(s.create_failures, 0);
+    assert!(
+        shrank_in <= IDLE_TIMEOUT + 3 * REAP + CONNECT,
+        "{shrank_in:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_on_an_empty_redis_pool_with_slow_connects() {
+    unipool_tests::require!("redis");
+    let base = unipool_tests::redis_server::url();
+    let proxy = Proxy::start(addr_of(&base)).await;
+    proxy.set_connect_delay(CONNECT);
+    let mut config = pool_redis::RedisConfig::default();
+    config.pool.max_size = MAX;
+    config.pool.min_idle = MIN_IDLE;
+    config.pool.idle_timeout = Some(IDLE_TIMEOUT);
+    config.pool.reap_interval = REAP;
+    config.pool.acquire_timeout = Duration::from_secs(30);
+    let pool = pool_redis::RedisPool::connect(&through(&base, &proxy), config)
+        .await
+        .unwrap();
+    let lane = pool.exclusive().clone();
+    let pool_max = Arc::new(AtomicUsize::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..TASKS {
+        let (pool, lane, pool_max) = (pool.clone(), lane.clone(), pool_max.clone());
+        set.spawn(async move {
+            let mut c = pool.lease().await.unwrap();
+            let reply: String = redis::cmd("ECHO")
+                .arg(format!("s{i}"))
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(reply, format!("s{i}"));
+            pool_max.fetch_max(lane.stats().size, SeqCst);
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let shrank_in = back_to_min_idle(&lane).await;
+    let s = lane.stats();
+    eprintln!(
+        "back to min_idle {shrank_in:?} after the spike; pool held at most {}; {s:?}",
+        pool_max.load(SeqCst)
+    );
+    assert!(pool_max.load(SeqCst) <= MAX);
+    assert!(
+        s.created as usize <= MAX,
+        "{} connects for a pool of {MAX}",
+        s.created
+    );
+    // `connect` leased one connection first, to check the server.
+    assert!(s.acquired_total >= TASKS as u64, "{s:?}");
+    assert!(
+        shrank_in <= IDLE_TIMEOUT + 3 * REAP + CONNECT,
+        "{shrank_in:?}"
+    );
+}
