@@ -3,7 +3,7 @@
 //! any value, oversized values and non-UTF-8 variables. Never a panic; a
 //! rejection is a typed error that names the variable or the URL (redacted),
 //! and no password shows in it. (Random TOML files and variables in general:
-//! `registry::properties`.)
+//! `registry::property`.)
 
 use std::time::Duration;
 
