@@ -3,7 +3,8 @@
 //! - `cargo xtask bench [SUITE..] [--quick|--thorough]` — run the benchmarks
 //!   (release build) and write `target/bench-report/`;
 //! - `cargo xtask test` — run every test of the workspace, with the servers the
-//!   suites need (PostgreSQL, Redis) found or started;
+//!   suites need (PostgreSQL, Redis) found or started; `--soak` runs only the
+//!   soak, for 10 minutes;
 //! - `cargo xtask ci` — what `.ci/run` runs: fmt, clippy, a quick bench of every
 //!   suite and a check of its results.json, tests.
 
@@ -38,6 +39,7 @@ fn try_main() -> Result<()> {
                  tasks:\n  \
                  bench [SUITE..] [--quick|--thorough]\n                           benchmarks against peers (suites: core sql redis http ws zmq resources telemetry;\n                           all by default); report in target/bench-report/\n  \
                  test [-- ARGS]           every test of the workspace (finds or starts PostgreSQL/Redis)\n  \
+                 test --soak              only the soak, for 10 minutes (20 s in every test run)\n  \
                  ci [checks]              fmt, clippy (all features, then each umbrella feature alone),\n                           quick bench, then test; `checks` stops before test (.ci/run)"
             );
             Err("no task given".into())
@@ -80,6 +82,9 @@ fn bench(args: &[String]) -> Result<()> {
 }
 
 fn test(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--soak") {
+        return soak();
+    }
     let ci = std::env::var_os("CI").is_some();
     let services = services::Services::ensure(ci)?;
     let mut cmd = cargo();
@@ -111,6 +116,29 @@ fn test(args: &[String]) -> Result<()> {
         Ok(())
     };
     let result = doc.and_then(|()| run(cmd));
+    drop(services);
+    result
+}
+
+/// `test --soak`: only the soak test (tests/tests/soak.rs), for 10 minutes
+/// instead of the 20 seconds of every run.
+fn soak() -> Result<()> {
+    let ci = std::env::var_os("CI").is_some();
+    let services = services::Services::ensure(ci)?;
+    let mut cmd = cargo();
+    cmd.args([
+        "test",
+        "-p",
+        "unipool-tests",
+        "--all-features",
+        "--test",
+        "soak",
+        "--",
+        "--nocapture",
+    ]);
+    cmd.env("UNIPOOL_SOAK_SECS", "600");
+    services.export(&mut cmd);
+    let result = run(cmd);
     drop(services);
     result
 }

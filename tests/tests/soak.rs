@@ -1,0 +1,227 @@
+//! The soak of the reliability suite (issue 24): mixed traffic over a pool of
+//! every kind — PostgreSQL, Redis (both lanes), HTTP, WebSocket, ZeroMQ —
+//! from 16 tasks, each call under a random deadline of 0–20 ms so that many
+//! are cut part-way. Resident memory and open descriptors at the end must be
+//! within 5 % of their level after the warm-up (a third of the run), and
+//! every pool must settle to nothing in use or waiting.
+//!
+//! 20 seconds in every `cargo xtask test`; `cargo xtask test --soak` runs it
+//! for 10 minutes (`UNIPOOL_SOAK_SECS`).
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pool_core::{ConnectionPool, Pool};
+use pool_sql::{PgManager, PgPool, PgPoolExt};
+use unipool_tests::{http_server, ws_server, zmq_peer};
+
+const TASKS: usize = 16;
+
+fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// Every pool of the soak.
+#[derive(Clone)]
+struct Pools {
+    pg: PgPool,
+    redis: pool_redis::RedisPool,
+    http: pool_http::HttpPool,
+    http_url: String,
+    ws: pool_ws::WsPool,
+    ws_url: String,
+    zmq: pool_zmq::ZmqPool,
+    zmq_socket: pool_zmq::SocketConfig,
+}
+
+impl Pools {
+    /// One call of kind `k`, checked.
+    async fn call(&self, k: u64, i: u64) {
+        match k % 6 {
+            0 => {
+                let v = (i % 1_000_000) as i32;
+                let rows = self.pg.query("SELECT $1::int", &[&v]).await.expect("pg");
+                assert_eq!(rows[0].get::<_, i32>(0), v);
+            }
+            1 => {
+                let echo: String = self
+                    .redis
+                    .cmd(redis::cmd("ECHO").arg(format!("s{i}")))
+                    .await
+                    .expect("redis shared");
+                assert_eq!(echo, format!("s{i}"));
+            }
+            2 => {
+                let mut lease = self.redis.lease().await.expect("redis lease");
+                let echo: String = redis::cmd("ECHO")
+                    .arg(format!("x{i}"))
+                    .query_async(&mut lease)
+                    .await
+                    .expect("redis exclusive");
+                assert_eq!(echo, format!("x{i}"));
+            }
+            3 => {
+                let r = self
+                    .http
+                    .send(self.http.get(&self.http_url).expect("url"))
+                    .await
+                    .expect("http");
+                r.bytes().await.expect("body");
+            }
+            4 => {
+                let msg = format!("w{i}");
+                let reply = self
+                    .ws
+                    .send_recv(&self.ws_url, msg.clone())
+                    .await
+                    .expect("ws");
+                assert_eq!(reply, pool_ws::Message::text(msg));
+            }
+            _ => {
+                let msg = format!("z{i}").into_bytes();
+                let reply = self
+                    .zmq
+                    .request(&self.zmq_socket, [msg.clone()])
+                    .await
+                    .expect("zmq");
+                assert_eq!(reply.last().map(Vec::as_slice), Some(&msg[..]));
+            }
+        }
+    }
+
+    fn engines(&self) -> Vec<(&'static str, pool_core::Stats)> {
+        vec![
+            ("postgres", self.pg.stats()),
+            ("redis lease", self.redis.exclusive().stats()),
+            ("ws", Pool::stats(&self.ws)),
+            ("zmq", Pool::stats(&self.zmq)),
+        ]
+    }
+}
+
+/// Runs the traffic until `until`; calls completed and cut.
+async fn traffic(
+    pools: &Pools,
+    until: Instant,
+    seed: u64,
+    done: &Arc<AtomicU64>,
+    cut: &Arc<AtomicU64>,
+) {
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..TASKS as u64 {
+        let (pools, done, cut) = (pools.clone(), done.clone(), cut.clone());
+        let mut x = seed ^ (t + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        set.spawn(async move {
+            let mut i = 0u64;
+            while Instant::now() < until {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                i += 1;
+                let deadline = Duration::from_micros(x % 20_000);
+                match tokio::time::timeout(deadline, pools.call(x >> 20, t << 40 | i)).await {
+                    Ok(()) => done.fetch_add(1, SeqCst),
+                    Err(_) => cut.fetch_add(1, SeqCst),
+                };
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("a task of the soak panicked");
+    }
+}
+
+/// Waits until no pool has a connection in use, opening or waiting (at most
+/// 10 s), then a little longer for closes in flight.
+async fn settle(pools: &Pools) {
+    let start = Instant::now();
+    while pools
+        .engines()
+        .iter()
+        .any(|(_, s)| s.in_use + s.opening + s.waiting > 0)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            pools.engines()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_traffic_with_random_cancellations_keeps_memory_and_descriptors_flat() {
+    unipool_tests::require!("postgres");
+    unipool_tests::require!("redis");
+    let secs: u64 = std::env::var("UNIPOOL_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |d| d.as_nanos() as u64)
+        | 1;
+    let http_srv = http_server::start().await;
+    let ws_srv = ws_server::start().await;
+    let peer = zmq_peer::ZmqPeer::echo(zmq_peer::Echo::Router, Duration::ZERO);
+    let mut redis_config = pool_redis::RedisConfig::default();
+    redis_config.pool.max_size = 4;
+    let mut ws_config = pool_ws::WsConfig::default();
+    ws_config.pool.max_size = 4;
+    let mut zmq_config = pool_zmq::ZmqConfig::default();
+    zmq_config.pool.max_size = 4;
+    let pools = Pools {
+        pg: ConnectionPool::builder()
+            .max_size(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .build(PgManager::from_url(&unipool_tests::pg::url()).unwrap())
+            .unwrap(),
+        redis: pool_redis::RedisPool::connect(&unipool_tests::redis_server::url(), redis_config)
+            .await
+            .unwrap(),
+        http: pool_http::HttpPool::new("soak", pool_http::HttpConfig::default()).unwrap(),
+        http_url: http_srv.url("/ok"),
+        ws: pool_ws::WsPool::new(ws_config).unwrap(),
+        ws_url: ws_srv.url("/echo"),
+        zmq: pool_zmq::ZmqPool::new(zmq_config).unwrap(),
+        zmq_socket: pool_zmq::SocketConfig::connect(pool_zmq::SocketKind::Req, &peer.endpoint),
+    };
+    let (done, cut) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let start = Instant::now();
+    let warm = Duration::from_secs(secs) / 3;
+    traffic(&pools, start + warm, seed, &done, &cut).await;
+    settle(&pools).await;
+    let (rss0, fds0) = (unipool_tests::rss(), fds());
+    traffic(
+        &pools,
+        start + Duration::from_secs(secs),
+        seed.rotate_left(17),
+        &done,
+        &cut,
+    )
+    .await;
+    settle(&pools).await;
+    let (rss1, fds1) = (unipool_tests::rss(), fds());
+    let growth = rss1 as f64 / rss0 as f64 - 1.0;
+    eprintln!(
+        "soak {secs} s (seed {seed}): {} calls completed, {} cut; rss {rss0} → {rss1} ({:+.1}%), \
+         fds {fds0} → {fds1}; {:?}",
+        done.load(SeqCst),
+        cut.load(SeqCst),
+        growth * 100.0,
+        pools.engines()
+    );
+    assert!(
+        done.load(SeqCst) > 0 && cut.load(SeqCst) > 0,
+        "the soak must both complete and cut calls"
+    );
+    assert!(growth < 0.05, "resident memory grew {:.1}%", growth * 100.0);
+    let slack = (fds0 as f64 * 0.05).ceil() as usize;
+    assert!(fds1 <= fds0 + slack, "open descriptors {fds0} → {fds1}");
+    for (name, s) in pools.engines() {
+        assert_eq!((s.in_use, s.waiting), (0, 0), "{name}: {s:?}");
+        assert!(s.size <= s.max_size, "{name}: {s:?}");
+    }
+}
