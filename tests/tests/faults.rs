@@ -1,9 +1,11 @@
 //! Faults on real connections, injected by a TCP proxy between the pools and the
 //! machine's real PostgreSQL and Redis: a peer that goes silent (no FIN) during
 //! a check must not hold the slot (sqlx #4349), a refused server fails fast, and
-//! cut connections are replaced.
+//! cut connections are replaced — also every connection at once under 100 busy
+//! tasks, with no connection ever held by two of them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pool_core::{ConnectionPool, PoolError};
@@ -128,4 +130,179 @@ async fn a_redis_lease_gone_silent_is_bounded_by_the_command_timeout() {
             .unwrap(),
         "PONG"
     );
+}
+
+/// What a cut under load did: calls that succeeded (also after the cut),
+/// calls that failed, and whether a connection was ever held twice at once.
+#[derive(Default)]
+struct Busy {
+    ok: std::sync::atomic::AtomicUsize,
+    ok_after_cut: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicUsize,
+    cut: std::sync::atomic::AtomicBool,
+    /// Server-side ids of the connections held right now.
+    held: std::sync::Mutex<std::collections::HashSet<i64>>,
+}
+
+impl Busy {
+    fn hold(&self, id: i64) {
+        let fresh = self.held.lock().unwrap().insert(id);
+        assert!(fresh, "connection {id} handed out twice at once");
+    }
+    fn release(&self, id: i64) {
+        self.held.lock().unwrap().remove(&id);
+    }
+    fn done(&self, ok: bool) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if ok {
+            self.ok.fetch_add(1, SeqCst);
+            if self.cut.load(SeqCst) {
+                self.ok_after_cut.fetch_add(1, SeqCst);
+            }
+        } else {
+            self.failed.fetch_add(1, SeqCst);
+        }
+    }
+    fn report(&self) -> (usize, usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (
+            self.ok.load(SeqCst),
+            self.ok_after_cut.load(SeqCst),
+            self.failed.load(SeqCst),
+        )
+    }
+}
+
+/// 100 tasks keep every connection busy while the proxy cuts them all, twice:
+/// each task gets a result or an error (none hangs), no connection is held by
+/// two tasks at once (told apart by the server's id for it), and the pool
+/// refills by itself (calls succeed after the cuts).
+async fn cut_under_load<F, Fut>(proxy: &Proxy, busy: Arc<Busy>, call: F)
+where
+    F: Fn(Arc<Busy>, i64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    use std::sync::atomic::Ordering::SeqCst;
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..100i64 {
+        let (call, busy) = (call.clone(), busy.clone());
+        set.spawn(async move {
+            let mut i = 0;
+            while Instant::now() < until {
+                i += 1;
+                tokio::time::timeout(Duration::from_secs(10), call(busy.clone(), t * 100_000 + i))
+                    .await
+                    .expect("a call hung past 10 s");
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    busy.cut.store(true, SeqCst);
+    proxy.cut_all();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut_all();
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_postgres_connection_cut_under_100_busy_tasks() {
+    unipool_tests::require!("postgres");
+    let url = unipool_tests::pg::url();
+    let proxy = Proxy::start(addr_of(&url)).await;
+    let pool: PgPool = ConnectionPool::builder()
+        .max_size(10)
+        .acquire_timeout(Duration::from_secs(5))
+        .build(PgManager::from_url(&through(&url, &proxy)).unwrap())
+        .unwrap();
+    let busy = Arc::new(Busy::default());
+    let p = pool.clone();
+    cut_under_load(&proxy, busy.clone(), move |busy, i| {
+        let p = p.clone();
+        async move {
+            let Ok(c) = p.get().await else {
+                return busy.done(false);
+            };
+            let Ok(row) = c.query_one("SELECT pg_backend_pid()", &[]).await else {
+                return busy.done(false);
+            };
+            let pid = i64::from(row.get::<_, i32>(0));
+            busy.hold(pid);
+            let v = (i % 1_000_000) as i32;
+            let r = c.query_one("SELECT $1::int, pg_sleep(0.002)", &[&v]).await;
+            busy.release(pid);
+            if let Ok(row) = &r {
+                assert_eq!(row.get::<_, i32>(0), v);
+            }
+            busy.done(r.is_ok());
+        }
+    })
+    .await;
+    let (ok, ok_after_cut, failed) = busy.report();
+    let s = pool.stats();
+    eprintln!("{ok} ok ({ok_after_cut} after the cuts), {failed} failed; {s:?}");
+    assert!(failed > 0, "the cuts hit no call");
+    assert!(ok_after_cut > 0, "the pool did not refill after the cuts");
+    assert_eq!((s.in_use, s.waiting), (0, 0), "{s:?}");
+    assert!(s.created > 10, "cut connections were replaced: {s:?}");
+    pool.query("SELECT 1", &[]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_redis_lease_cut_under_100_busy_tasks() {
+    unipool_tests::require!("redis");
+    let url = unipool_tests::redis_server::url();
+    let proxy = Proxy::start(addr_of(&url)).await;
+    let config = RedisConfig {
+        command_timeout: Duration::from_secs(2),
+        pool: pool_core::PoolConfig {
+            max_size: 10,
+            acquire_timeout: Duration::from_secs(5),
+            ..pool_core::PoolConfig::default()
+        },
+        ..RedisConfig::default()
+    };
+    let pool = RedisPool::connect(&through(&url, &proxy), config)
+        .await
+        .unwrap();
+    let busy = Arc::new(Busy::default());
+    let p = pool.clone();
+    cut_under_load(&proxy, busy.clone(), move |busy, i| {
+        let p = p.clone();
+        async move {
+            let Ok(mut lease) = p.lease().await else {
+                return busy.done(false);
+            };
+            let Ok(id) = redis::cmd("CLIENT")
+                .arg("ID")
+                .query_async::<i64>(&mut lease)
+                .await
+            else {
+                return busy.done(false);
+            };
+            busy.hold(id);
+            let r = redis::cmd("ECHO")
+                .arg(i)
+                .query_async::<i64>(&mut lease)
+                .await;
+            busy.release(id);
+            if let Ok(v) = r {
+                assert_eq!(v, i);
+            }
+            busy.done(r.is_ok());
+        }
+    })
+    .await;
+    let (ok, ok_after_cut, failed) = busy.report();
+    let s = pool.exclusive().stats();
+    eprintln!("{ok} ok ({ok_after_cut} after the cuts), {failed} failed; {s:?}");
+    assert!(failed > 0, "the cuts hit no call");
+    assert!(ok_after_cut > 0, "the pool did not refill after the cuts");
+    assert_eq!((s.in_use, s.waiting), (0, 0), "{s:?}");
+    redis::cmd("PING")
+        .query_async::<String>(&mut pool.lease().await.unwrap())
+        .await
+        .unwrap();
 }
