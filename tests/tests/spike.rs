@@ -217,3 +217,51 @@ async fn a_spike_on_an_empty_redis_pool_with_slow_connects() {
         "{shrank_in:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_on_an_empty_websocket_pool_with_slow_connects() {
+    let server = unipool_tests::ws_server::start().await;
+    let proxy = Proxy::start(server.addr).await;
+    proxy.set_connect_delay(CONNECT);
+    let mut config = pool_ws::WsConfig::default();
+    config.pool.max_size = MAX;
+    config.pool.min_idle = MIN_IDLE;
+    config.pool.idle_timeout = Some(IDLE_TIMEOUT);
+    config.pool.reap_interval = REAP;
+    config.pool.acquire_timeout = Duration::from_secs(30);
+    config.max_total = MAX;
+    let pool = pool_ws::WsPool::new(config).unwrap();
+    let url = format!("ws://127.0.0.1:{}/spike", proxy.addr.port());
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..TASKS {
+        let (pool, url) = (pool.clone(), url.clone());
+        set.spawn(async move {
+            let reply = pool.send_recv(&url, format!("s{i}")).await.unwrap();
+            assert_eq!(reply, pool_ws::Message::text(format!("s{i}")));
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let shrank_in = back_to_min_idle(&pool).await;
+    let s = Pool::stats(&pool);
+    eprintln!(
+        "back to min_idle {shrank_in:?} after the spike; server saw at most {}; {s:?}",
+        server.state.max_open()
+    );
+    assert!(
+        server.state.max_open() <= MAX,
+        "server saw {}",
+        server.state.max_open()
+    );
+    assert!(
+        s.created as usize <= MAX,
+        "{} connects for a pool of {MAX}",
+        s.created
+    );
+    assert_eq!(s.acquired_total, TASKS as u64);
+    assert!(
+        shrank_in <= IDLE_TIMEOUT + 3 * REAP + CONNECT,
+        "{shrank_in:?}"
+    );
+}

@@ -223,3 +223,49 @@ async fn a_cancellation_storm_leaves_the_redis_pool_consistent() {
         "the storm must both complete and cut calls"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_storm_leaves_the_websocket_pool_consistent() {
+    let server = unipool_tests::ws_server::start().await;
+    let mut config = pool_ws::WsConfig::default();
+    config.pool.max_size = MAX;
+    config.max_total = MAX;
+    config.pool.acquire_timeout = Duration::from_secs(10);
+    let pool = pool_ws::WsPool::new(config).unwrap();
+    let url = server.url("/storm");
+    let (p, u) = (pool.clone(), url.clone());
+    let outcome = storm(move |i| {
+        let (p, u) = (p.clone(), u.clone());
+        async move {
+            // A reply that comes after its caller gave up must not reach the
+            // next holder: `send_recv` retires such a connection.
+            let reply = p.send_recv(&u, format!("m{i}")).await.expect("send_recv");
+            assert_eq!(
+                reply,
+                pool_ws::Message::text(format!("m{i}")),
+                "a reply went to another caller"
+            );
+        }
+    })
+    .await;
+    let s = settled(&pool).await;
+    assert_eq!((s.in_use, s.opening, s.waiting), (0, 0, 0), "{s:?}");
+    for i in 0..(4 * MAX) {
+        let reply = pool.send_recv(&url, format!("after{i}")).await.unwrap();
+        assert_eq!(reply, pool_ws::Message::text(format!("after{i}")));
+    }
+    let (done, cut) = (outcome.done.load(SeqCst), outcome.cut.load(SeqCst));
+    eprintln!(
+        "{done} completed, {cut} cut; server saw at most {} sockets; {s:?}",
+        server.state.max_open()
+    );
+    assert!(
+        done > 0 && cut > 0,
+        "the storm must both complete and cut calls"
+    );
+    assert!(
+        server.state.max_open() <= MAX,
+        "server saw {}",
+        server.state.max_open()
+    );
+}
