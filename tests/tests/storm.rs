@@ -269,3 +269,94 @@ async fn a_cancellation_storm_leaves_the_websocket_pool_consistent() {
         server.state.max_open()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_storm_leaves_the_zeromq_pool_consistent() {
+    let peer = unipool_tests::zmq_peer::ZmqPeer::echo(
+        unipool_tests::zmq_peer::Echo::Router,
+        Duration::ZERO,
+    );
+    let mut config = pool_zmq::ZmqConfig::default();
+    config.pool.max_size = MAX;
+    config.max_total = MAX;
+    config.pool.acquire_timeout = Duration::from_secs(10);
+    let pool = pool_zmq::ZmqPool::new(config).unwrap();
+    let socket = pool_zmq::SocketConfig::connect(pool_zmq::SocketKind::Req, &peer.endpoint);
+    let (p, s) = (pool.clone(), socket.clone());
+    let outcome = storm(move |i| {
+        let (p, s) = (p.clone(), s.clone());
+        async move {
+            // A REQ socket left between its send and its receive is unusable;
+            // the pool must never hand it out again.
+            let msg = format!("m{i}").into_bytes();
+            let reply = p.request(&s, [msg.clone()]).await.expect("request");
+            assert_eq!(reply.last(), Some(&msg), "a reply went to another caller");
+        }
+    })
+    .await;
+    let st = settled(&pool).await;
+    assert_eq!((st.in_use, st.opening, st.waiting), (0, 0, 0), "{st:?}");
+    assert!(st.size <= MAX, "{st:?}");
+    for i in 0..(4 * MAX) {
+        let msg = format!("after{i}").into_bytes();
+        let reply = pool.request(&socket, [msg.clone()]).await.unwrap();
+        assert_eq!(reply.last(), Some(&msg));
+    }
+    let (done, cut) = (outcome.done.load(SeqCst), outcome.cut.load(SeqCst));
+    eprintln!("{done} completed, {cut} cut; {st:?}");
+    assert!(
+        done > 0 && cut > 0,
+        "the storm must both complete and cut calls"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_storm_leaves_the_http_pool_consistent() {
+    let server = unipool_tests::http_server::start().await;
+    let config = pool_http::HttpConfig {
+        max_in_flight: MAX,
+        max_in_flight_per_host: MAX,
+        acquire_timeout: Duration::from_secs(10),
+        ..pool_http::HttpConfig::default()
+    };
+    let pool = pool_http::HttpPool::new("storm", config).unwrap();
+    let url = server.url("/ok");
+    let (p, u) = (pool.clone(), url.clone());
+    let outcome = storm(move |_| {
+        let (p, u) = (p.clone(), u.clone());
+        async move {
+            let r = p.send(p.get(&u).expect("url")).await.expect("send");
+            assert!(r.status().is_success());
+            r.bytes().await.expect("body");
+        }
+    })
+    .await;
+    let start = std::time::Instant::now();
+    while pool.stats().in_flight > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            pool.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..(4 * MAX) {
+        let r = pool.send(pool.get(&url).unwrap()).await.unwrap();
+        assert!(r.status().is_success());
+    }
+    let (done, cut) = (outcome.done.load(SeqCst), outcome.cut.load(SeqCst));
+    eprintln!(
+        "{done} completed, {cut} cut; the server saw at most {} requests at once; {:?}",
+        server.seen.max_in_flight(),
+        pool.stats()
+    );
+    assert!(
+        done > 0 && cut > 0,
+        "the storm must both complete and cut calls"
+    );
+    assert!(
+        server.seen.max_in_flight() <= MAX,
+        "the server saw {} requests at once, the limit is {MAX}",
+        server.seen.max_in_flight()
+    );
+}
