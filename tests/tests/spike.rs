@@ -265,3 +265,92 @@ async fn a_spike_on_an_empty_websocket_pool_with_slow_connects() {
         "{shrank_in:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_on_a_cold_http_pool_with_slow_connects() {
+    let server = unipool_tests::http_server::start().await;
+    let proxy = Proxy::start(server.addr).await;
+    proxy.set_connect_delay(CONNECT);
+    // HTTP connections are reqwest's: the pool bounds requests in flight, so
+    // the server can never see more connections than that.
+    let config = pool_http::HttpConfig {
+        max_in_flight: MAX,
+        max_in_flight_per_host: MAX,
+        acquire_timeout: Duration::from_secs(30),
+        ..pool_http::HttpConfig::default()
+    };
+    let pool = pool_http::HttpPool::new("spike", config).unwrap();
+    let url = format!("http://127.0.0.1:{}/ok", proxy.addr.port());
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..TASKS {
+        let (pool, url) = (pool.clone(), url.clone());
+        set.spawn(async move {
+            let r = pool.send(pool.get(&url).unwrap()).await.unwrap();
+            assert!(r.status().is_success());
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let s = pool.stats();
+    eprintln!(
+        "{TASKS} served in {:?}; the server accepted {} connections; {s:?}",
+        start.elapsed(),
+        server.seen.connections()
+    );
+    assert!(
+        server.seen.connections() <= MAX,
+        "{} connections",
+        server.seen.connections()
+    );
+    assert_eq!(s.in_flight, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_on_an_empty_zeromq_pool_with_slow_connects() {
+    let peer = unipool_tests::zmq_peer::ZmqPeer::echo(
+        unipool_tests::zmq_peer::Echo::Router,
+        Duration::ZERO,
+    );
+    let peer_addr: SocketAddr = peer.endpoint.trim_start_matches("tcp://").parse().unwrap();
+    let proxy = Proxy::start(peer_addr).await;
+    proxy.set_connect_delay(CONNECT);
+    let mut config = pool_zmq::ZmqConfig::default();
+    config.pool.max_size = MAX;
+    config.pool.min_idle = MIN_IDLE;
+    config.pool.idle_timeout = Some(IDLE_TIMEOUT);
+    config.pool.reap_interval = REAP;
+    config.pool.acquire_timeout = Duration::from_secs(30);
+    config.max_total = MAX;
+    let pool = pool_zmq::ZmqPool::new(config).unwrap();
+    let socket = pool_zmq::SocketConfig::connect(
+        pool_zmq::SocketKind::Req,
+        format!("tcp://127.0.0.1:{}", proxy.addr.port()),
+    );
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..TASKS {
+        let (pool, socket) = (pool.clone(), socket.clone());
+        set.spawn(async move {
+            let msg = format!("s{i}").into_bytes();
+            let reply = pool.request(&socket, [msg.clone()]).await.unwrap();
+            assert_eq!(reply.last(), Some(&msg));
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let shrank_in = back_to_min_idle(&pool).await;
+    let s = Pool::stats(&pool);
+    eprintln!("back to min_idle {shrank_in:?} after the spike; {s:?}");
+    assert!(
+        s.created as usize <= MAX,
+        "{} sockets for a pool of {MAX}",
+        s.created
+    );
+    assert_eq!(s.acquired_total, TASKS as u64);
+    assert!(
+        shrank_in <= IDLE_TIMEOUT + 3 * REAP + CONNECT,
+        "{shrank_in:?}"
+    );
+}
