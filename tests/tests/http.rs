@@ -428,3 +428,45 @@ async fn tls_is_verified_unless_the_certificate_is_trusted_and_alpn_picks_http2(
     );
     assert_eq!(r.text().await.unwrap(), "ok");
 }
+
+/// `HostStats::in_flight` (OpenTelemetry's `http.client.active_requests`):
+/// the requests to a host waiting for their response, also when their caller
+/// gave up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_counted_per_host() {
+    let server = http_server::start().await;
+    let pool = HttpPool::new("inflight", config(&server.url("/"))).unwrap();
+    let in_flight = |pool: &HttpPool| pool.stats().hosts.first().map_or(0, |h| h.in_flight);
+    pool.send(pool.get("/ok").unwrap()).await.unwrap();
+    assert_eq!(in_flight(&pool), 0);
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.send(pool.get("/slow/400").unwrap()).await })
+        })
+        .collect();
+    let start = Instant::now();
+    while in_flight(&pool) < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            pool.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // One caller gives up: its request no longer counts.
+    slow[0].abort();
+    let start = Instant::now();
+    while in_flight(&pool) != 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            pool.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for h in slow.into_iter().skip(1) {
+        h.await.unwrap().unwrap();
+    }
+    assert_eq!(in_flight(&pool), 0);
+}

@@ -187,4 +187,5 @@ async fn instruments_hold_the_traffic_of_each_pool() {
         1.0
     );
     assert_eq!(point(&points, "http.client.open_connections", &host).2, 1.0);
+    assert_eq!(point(&points, "http.client.active_requests", &host).2, 0.0);
 }

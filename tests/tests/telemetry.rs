@@ -203,6 +203,10 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
         4.0
     );
     assert_eq!(
+        sample(&text, &format!("http_client_active_requests{host}")),
+        0.0
+    );
+    assert_eq!(
         sample(
             &text,
             &format!("unipool_http_connections_opened_total{host}")

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,26 @@ struct HostState {
     failures: AtomicU64,
     connect_failures: AtomicU64,
     conns: Tracker,
+    /// Requests to this host between their permit and their response (or
+    /// error): `HostStats::in_flight`.
+    in_flight: AtomicUsize,
+}
+
+/// One request counted in its host's `in_flight` while alive (also when its
+/// caller drops the future).
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Relaxed);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Figures of one host.
@@ -87,6 +107,11 @@ pub struct HostStats {
     pub open_connections: usize,
     /// Attempts that failed to connect.
     pub connect_failures: u64,
+    /// Requests to the host waiting for their response now (from their
+    /// permit to the response's headers or the error; the body's download
+    /// after that is the caller's): OpenTelemetry's
+    /// `http.client.active_requests`.
+    pub in_flight: usize,
     /// Total time spent opening connections; `None` unless
     /// [`HttpConfig::measure_connect_time`] is on.
     pub connect_time: Option<Duration>,
@@ -302,6 +327,7 @@ impl HttpPool {
         let host = &host_state.key;
         let may_multiplex = inner_multiplexes(&self.inner.config, req.url());
         let _permits = self.acquire(host, &host_state).await?;
+        let _in_flight = InFlight::new(&host_state.in_flight);
         let mut first = None;
         if may_multiplex && !host_state.warmed.load(Relaxed) {
             let guard = host_state.first.lock().await;
@@ -432,6 +458,7 @@ impl HttpPool {
             failures: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
             conns: Tracker::new(config.pool_idle_timeout, config.request_timeout),
+            in_flight: AtomicUsize::new(0),
         });
         hosts.insert(key.to_string(), state.clone());
         // The first host seen becomes the primary one if no base URL named it.
@@ -511,6 +538,7 @@ impl HttpPool {
                     connections_opened: opened,
                     open_connections: open,
                     connect_failures: h.connect_failures.load(Relaxed),
+                    in_flight: h.in_flight.load(Relaxed),
                     connect_time: connects
                         .as_ref()
                         .map(|c| c.get(&*h.key).map_or(Duration::ZERO, |c| c.connect_time)),

@@ -238,6 +238,21 @@ fn http_hosts(
             })
             .build(),
     ));
+    let r = registry.clone();
+    instruments.push(Box::new(
+        meter
+            .i64_observable_up_down_counter("http.client.active_requests")
+            .with_unit("{request}")
+            .with_description("Requests to the host waiting for their response")
+            .with_callback(move |o| {
+                for (name, pool) in r.http_pools() {
+                    for h in pool.stats().hosts {
+                        o.observe(h.in_flight as i64, &attributes(&name, &h));
+                    }
+                }
+            })
+            .build(),
+    ));
     let counters: [(&'static str, &'static str, &'static str, Value); 3] = [
         (
             "unipool.http.requests",

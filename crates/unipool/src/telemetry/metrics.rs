@@ -354,12 +354,18 @@ fn http_hosts(registry: &Registry, enc: &mut DescriptorEncoder<'_>) -> Result<()
             ("server_port", port.to_string()),
         ]
     };
-    let series: [HostSeries; 6] = [
+    let series: [HostSeries; 7] = [
         (
             "http_client_open_connections",
             "Connections open to the host (idle and active)",
             MetricType::Gauge,
             |h| Value::Gauge(h.open_connections as i64),
+        ),
+        (
+            "http_client_active_requests",
+            "Requests to the host waiting for their response",
+            MetricType::Gauge,
+            |h| Value::Gauge(h.in_flight as i64),
         ),
         (
             "unipool_http_requests",
