@@ -383,3 +383,47 @@ async fn every_websocket_connection_cut_under_100_busy_tasks() {
         server.state.max_open()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_zeromq_connection_cut_under_100_busy_tasks() {
+    let peer = unipool_tests::zmq_peer::ZmqPeer::echo(
+        unipool_tests::zmq_peer::Echo::Router,
+        Duration::ZERO,
+    );
+    let peer_addr: SocketAddr = peer.endpoint.trim_start_matches("tcp://").parse().unwrap();
+    let proxy = Proxy::start(peer_addr).await;
+    let mut config = pool_zmq::ZmqConfig::default();
+    config.pool.max_size = 10;
+    config.max_total = 10;
+    config.pool.acquire_timeout = Duration::from_secs(5);
+    // A request whose connection was cut gets no reply: it ends at this
+    // deadline and its socket is retired.
+    config.request_timeout = Duration::from_millis(500);
+    let pool = pool_zmq::ZmqPool::new(config).unwrap();
+    let socket = pool_zmq::SocketConfig::connect(
+        pool_zmq::SocketKind::Req,
+        format!("tcp://127.0.0.1:{}", proxy.addr.port()),
+    );
+    let busy = Arc::new(Busy::default());
+    let p = pool.clone();
+    cut_under_load(&proxy, busy.clone(), move |busy, i| {
+        let (p, socket) = (p.clone(), socket.clone());
+        async move {
+            let msg = i.to_string().into_bytes();
+            let ok = match p.request(&socket, [msg.clone()]).await {
+                Ok(reply) => {
+                    assert_eq!(reply.last(), Some(&msg), "a reply went to another caller");
+                    true
+                }
+                Err(_) => false,
+            };
+            busy.done(ok);
+        }
+    })
+    .await;
+    let (ok, ok_after_cut, failed) = busy.report();
+    let s = pool_core::Pool::stats(&pool);
+    eprintln!("{ok} ok ({ok_after_cut} after the cuts), {failed} failed; {s:?}");
+    assert!(ok_after_cut > 0, "the pool did not recover after the cuts");
+    assert_eq!((s.in_use, s.waiting), (0, 0), "{s:?}");
+}
