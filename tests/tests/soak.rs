@@ -132,6 +132,22 @@ async fn traffic(
     }
 }
 
+/// Brings every pool to its full size (16 callers at once of each kind, none
+/// cut), so that the two readings compare the same state: how many
+/// connections random cancellations happened to leave open is not a leak.
+async fn fill(pools: &Pools) {
+    for k in 0..6u64 {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..TASKS as u64 {
+            let pools = pools.clone();
+            set.spawn(async move { pools.call(k, 1 << 50 | i).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("a call of the fill phase failed");
+        }
+    }
+}
+
 /// Waits until no pool has a connection in use, opening or waiting (at most
 /// 10 s), then a little longer for closes in flight.
 async fn settle(pools: &Pools) {
@@ -181,7 +197,16 @@ async fn mixed_traffic_with_random_cancellations_keeps_memory_and_descriptors_fl
         redis: pool_redis::RedisPool::connect(&unipool_tests::redis_server::url(), redis_config)
             .await
             .unwrap(),
-        http: pool_http::HttpPool::new("soak", pool_http::HttpConfig::default()).unwrap(),
+        http: pool_http::HttpPool::new(
+            "soak",
+            pool_http::HttpConfig {
+                max_in_flight: 4,
+                max_in_flight_per_host: 4,
+                max_idle_per_host: 4,
+                ..pool_http::HttpConfig::default()
+            },
+        )
+        .unwrap(),
         http_url: http_srv.url("/ok"),
         ws: pool_ws::WsPool::new(ws_config).unwrap(),
         ws_url: ws_srv.url("/echo"),
@@ -192,6 +217,7 @@ async fn mixed_traffic_with_random_cancellations_keeps_memory_and_descriptors_fl
     let start = Instant::now();
     let warm = Duration::from_secs(secs) / 3;
     traffic(&pools, start + warm, seed, &done, &cut).await;
+    fill(&pools).await;
     settle(&pools).await;
     let (rss0, fds0) = (unipool_tests::rss(), fds());
     traffic(
@@ -202,6 +228,7 @@ async fn mixed_traffic_with_random_cancellations_keeps_memory_and_descriptors_fl
         &cut,
     )
     .await;
+    fill(&pools).await;
     settle(&pools).await;
     let (rss1, fds1) = (unipool_tests::rss(), fds());
     let growth = rss1 as f64 / rss0 as f64 - 1.0;

@@ -60,7 +60,9 @@ impl<M: Manager> Inner<M> {
         };
         if let Some(e) = recent_failure {
             let reason = format!("cannot connect: {e}");
-            return if s.size == 0 {
+            // Connects still in flight to a server that refuses are not
+            // connections: only open ones make the pool merely degraded.
+            return if s.idle + s.in_use == 0 {
                 HealthStatus::Unhealthy { reason }
             } else {
                 HealthStatus::Degraded { reason }
