@@ -257,13 +257,21 @@ async fn health_is_503_while_postgres_is_down_and_200_when_it_is_back() {
     assert!(body.contains(r#""status":"UP""#), "{body}");
 
     server.stop_immediate();
-    // The idle connection is dead: a query on it fails and it is dropped;
-    // then a new connect is refused.
-    if let Ok(c) = pool.get().await {
-        let _ = c.query_one("SELECT 1", &[]).await;
-    }
-    let _ = pool.get().await;
-    let (code, body) = get(addr, "/health/connections").await;
+    // The idle connection is dead: a query on it fails and it is dropped
+    // (its return may still be under way for a moment, counted in use);
+    // then a new connect is refused and health turns DOWN.
+    let down = Instant::now();
+    let (code, body) = loop {
+        if let Ok(c) = pool.get().await {
+            let _ = c.query_one("SELECT 1", &[]).await;
+        }
+        let _ = pool.get().await;
+        let (code, body) = get(addr, "/health/connections").await;
+        if code == 503 || down.elapsed() > Duration::from_secs(5) {
+            break (code, body);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(code, 503, "{body}");
     assert!(body.contains(r#""status":"DOWN""#), "{body}");
     assert!(body.contains("last_error"), "{body}");
