@@ -136,3 +136,23 @@ impl Drop for Proxy {
         self.cut_all();
     }
 }
+
+/// The `host:port` of a server URL (`localhost` as 127.0.0.1), to proxy.
+pub fn addr_of(url: &str) -> SocketAddr {
+    let u = url::Url::parse(url).expect("a server URL");
+    let host = match u.host_str().expect("a host") {
+        "localhost" => "127.0.0.1",
+        h => h,
+    };
+    format!("{host}:{}", u.port().expect("a port"))
+        .parse()
+        .expect("an address")
+}
+
+/// `url` pointed at `proxy` instead of its server.
+pub fn through(url: &str, proxy: &Proxy) -> String {
+    let mut u = url::Url::parse(url).expect("a server URL");
+    u.set_host(Some("127.0.0.1")).expect("a host");
+    u.set_port(Some(proxy.addr.port())).expect("a port");
+    u.to_string()
+}

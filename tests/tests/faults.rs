@@ -11,23 +11,7 @@ use std::time::{Duration, Instant};
 use pool_core::{ConnectionPool, PoolError};
 use pool_redis::{RedisConfig, RedisPool};
 use pool_sql::{PgManager, PgPool, PgPoolExt};
-use unipool_tests::proxy::{Mode, Proxy};
-
-fn addr_of(url: &str) -> SocketAddr {
-    let u = url::Url::parse(url).unwrap();
-    let host = match u.host_str().unwrap() {
-        "localhost" => "127.0.0.1",
-        h => h,
-    };
-    format!("{host}:{}", u.port().unwrap()).parse().unwrap()
-}
-
-fn through(url: &str, proxy: &Proxy) -> String {
-    let mut u = url::Url::parse(url).unwrap();
-    u.set_host(Some("127.0.0.1")).unwrap();
-    u.set_port(Some(proxy.addr.port())).unwrap();
-    u.to_string()
-}
+use unipool_tests::proxy::{addr_of, through, Mode, Proxy};
 
 #[tokio::test]
 async fn a_postgres_peer_gone_silent_does_not_hold_the_slot() {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use pool_core::{ConnectionPool, Pool};
 use pool_sql::{PgManager, PgPool, PgPoolExt};
-use unipool_tests::proxy::Proxy;
+use unipool_tests::proxy::{addr_of, through, Proxy};
 
 const TASKS: usize = 200;
 const MAX: usize = 10;
@@ -21,22 +21,6 @@ const MIN_IDLE: usize = 2;
 const CONNECT: Duration = Duration::from_millis(150);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 const REAP: Duration = Duration::from_millis(100);
-
-fn through(url: &str, proxy: &Proxy) -> String {
-    let mut u = url::Url::parse(url).unwrap();
-    u.set_host(Some("127.0.0.1")).unwrap();
-    u.set_port(Some(proxy.addr.port())).unwrap();
-    u.to_string()
-}
-
-fn addr_of(url: &str) -> SocketAddr {
-    let u = url::Url::parse(url).unwrap();
-    let host = match u.host_str().unwrap() {
-        "localhost" => "127.0.0.1",
-        h => h,
-    };
-    format!("{host}:{}", u.port().unwrap()).parse().unwrap()
-}
 
 /// Samples `count` every few milliseconds until stopped; the largest value.
 fn sample<F, Fut>(
