@@ -3,6 +3,7 @@
 //! that injects faults between a pool and a real server.
 
 pub mod http_server;
+pub mod mongo_server;
 pub mod pg;
 pub mod proxy;
 pub mod redis_server;
@@ -65,7 +66,7 @@ macro_rules! require {
     };
 }
 
-/// Whether the suites needing `what` (`"postgres"`, `"redis"`) are to be skipped.
+/// Whether the suites needing `what` (`"postgres"`, `"redis"`, `"mongo"`) are to be skipped.
 pub fn skipped(what: &str) -> bool {
     let var = format!("UNIPOOL_SKIP_{}", what.to_uppercase());
     let skip = std::env::var_os(&var).is_some();

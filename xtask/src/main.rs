@@ -8,6 +8,7 @@
 //! - `cargo xtask ci` — what `.ci/run` runs: fmt, clippy, a quick bench of every
 //!   suite and a check of its results.json, tests.
 
+mod secantus;
 mod services;
 
 use std::path::{Path, PathBuf};
@@ -37,8 +38,8 @@ fn try_main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 bench [SUITE..] [--quick|--thorough]\n                           benchmarks against peers (suites: core sql redis http ws zmq resources telemetry;\n                           all by default); report in target/bench-report/\n  \
-                 test [-- ARGS]           every test of the workspace (finds or starts PostgreSQL/Redis)\n  \
+                 bench [SUITE..] [--quick|--thorough]\n                           benchmarks against peers (suites: core sql redis http ws zmq mongo resources telemetry;\n                           all by default); report in target/bench-report/\n  \
+                 test [-- ARGS]           every test of the workspace (finds or starts PostgreSQL/Redis,\n                           installs the MongoDB-wire server)\n  \
                  test --soak              only the soak, for 10 minutes (20 s in every test run)\n  \
                  ci [checks]              fmt, clippy (all features, then each umbrella feature alone),\n                           quick bench, then test; `checks` stops before test (.ci/run)"
             );
@@ -78,6 +79,16 @@ fn bench(args: &[String]) -> Result<()> {
     // cargo's own progress is what shows that something happens.
     cmd.args(["run", "--release", "-p", "unipool-benches", "--"]);
     cmd.args(args);
+    // The mongo suite starts its own MongoDB-wire server from this binary.
+    match secantus::ensure(&root()) {
+        Ok(path) => {
+            cmd.env("UNIPOOL_SECANTUSD", path);
+        }
+        Err(e) if std::env::var_os("CI").is_some() => {
+            return Err(format!("the MongoDB-wire server cannot be installed: {e}"))
+        }
+        Err(e) => eprintln!("xtask: WARNING: {e}; the mongo suite will be skipped"),
+    }
     run(cmd)
 }
 

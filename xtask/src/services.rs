@@ -1,8 +1,9 @@
-//! PostgreSQL and Redis for the test suites: the ones named by `DATABASE_URL` /
+//! PostgreSQL, Redis and the MongoDB-wire server for the test suites: the ones named by `DATABASE_URL` /
 //! `REDIS_URL` or on their default localhost ports; else throwaway instances
 //! started from the locally installed binaries (temp dir, free port) and stopped
 //! when the tests end; else the suites are skipped loudly — or, under `CI`, the
-//! run fails.
+//! run fails. For MongoDB, the SecantusDB binary (`secantus.rs`): the tests
+//! start their own servers from it.
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -18,6 +19,8 @@ const REDIS_DEFAULT: &str = "redis://127.0.0.1:6379";
 pub struct Services {
     database_url: Option<String>,
     redis_url: Option<String>,
+    /// SecantusDB's server binary (MongoDB wire protocol).
+    secantusd: Option<PathBuf>,
     owned: Vec<Owned>,
 }
 
@@ -31,8 +34,16 @@ impl Services {
         let mut s = Services {
             database_url: None,
             redis_url: None,
+            secantusd: None,
             owned: Vec::new(),
         };
+        match crate::secantus::ensure(&crate::root()) {
+            Ok(path) => s.secantusd = Some(path),
+            Err(e) if ci => return Err(format!("the MongoDB-wire server cannot be installed: {e}")),
+            Err(e) => eprintln!(
+                "xtask: WARNING: the MongoDB-wire server cannot be installed ({e}); MongoDB suites will SKIP"
+            ),
+        }
         let pg = std::env::var("DATABASE_URL").unwrap_or_else(|_| PG_DEFAULT.into());
         if reachable(&pg) {
             s.database_url = Some(pg);
@@ -78,6 +89,10 @@ impl Services {
         match &self.redis_url {
             Some(u) => cmd.env("REDIS_URL", u),
             None => cmd.env("UNIPOOL_SKIP_REDIS", "1"),
+        };
+        match &self.secantusd {
+            Some(p) => cmd.env("UNIPOOL_SECANTUSD", p),
+            None => cmd.env("UNIPOOL_SKIP_MONGO", "1"),
         };
     }
 }

@@ -68,7 +68,7 @@ pub mod util {
     pub use crate::config::{parse_duration, parse_opt_duration};
     pub use crate::jitter::{backoff, unit_random};
     pub use crate::lock::{lock, read, write};
-    pub use crate::redact::{clip, redact_url};
+    pub use crate::redact::{clip, redact_any_url, redact_url};
 
     /// How many of the engine's locks (every `Mutex` and `RwLock` of
     /// pool-core) the calling thread has taken so far: for tests that pin

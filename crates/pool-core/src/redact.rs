@@ -59,9 +59,38 @@ pub fn clip(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// [`redact_url`] for URLs that parse; for text
+/// that does not, the part that could be a password (between `:` and `@` after
+/// the scheme) and the query are masked, so that the rest can still be shown.
+///
+/// ```
+/// use pool_core::util::redact_any_url;
+/// let shown = redact_any_url("mongodb://app:s3cret@h1:27017,h2:27017/db?replicaSet=rs");
+/// assert_eq!(shown, "mongodb://app:***@h1:27017,h2:27017/db?***");
+/// ```
+pub fn redact_any_url(text: &str) -> String {
+    if url::Url::parse(text).is_ok() {
+        return redact_url(text);
+    }
+    let (scheme, rest) = match text.find("://") {
+        Some(i) => text.split_at(i + 3),
+        None => ("", text),
+    };
+    let mut rest = rest.to_string();
+    if let Some(at) = rest.rfind('@') {
+        if let Some(colon) = rest[..at].find(':') {
+            rest.replace_range(colon + 1..at, "***");
+        }
+    }
+    if let Some(q) = rest.find('?') {
+        rest.replace_range(q + 1.., "***");
+    }
+    format!("{scheme}{rest}")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_any_url, redact_url};
 
     #[test]
     fn every_form_of_secret_is_hidden() {
@@ -103,5 +132,24 @@ mod tests {
             assert!(!got.contains("s3cret") && !got.contains("s%33cr"), "{got}");
         }
         assert_eq!(redact_url("not a url s3cret"), "<unparsable url>");
+    }
+
+    #[test]
+    fn unparsable_urls_lose_their_password_and_query() {
+        for (text, want) in [
+            ("postgres://u:s3cret@[bad/db", "postgres://u:***@[bad/db"),
+            (
+                "redis://:s3cret@host:notaport",
+                "redis://:***@host:notaport",
+            ),
+            ("http://h:99999/x?token=s3cret", "http://h:99999/x?***"),
+            ("no scheme u:s3cret@h", "no scheme u:***@h"),
+        ] {
+            assert_eq!(redact_any_url(text), want);
+        }
+        assert_eq!(
+            redact_any_url("postgres://u:s3cret@h/db"),
+            "postgres://u:***@h/db"
+        );
     }
 }
