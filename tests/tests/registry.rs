@@ -1,5 +1,6 @@
 //! The umbrella's Registry against real servers: PostgreSQL and Redis of the
-//! machine, SQLite files, an in-process HTTP server. Configuration from the
+//! machine, SQLite files, in-process HTTP, WebSocket and ZeroMQ peers, a
+//! throwaway MongoDB-wire server. Configuration from the
 //! environment (as a variable list), from TOML files, and from both.
 
 use std::time::{Duration, Instant};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 use pool_core::{HealthStatus, PoolError};
 use pool_sql::{PgPoolExt, SqlitePoolExt};
 use unipool::{Kind, Registry, RegistryConfig, RegistryError};
+use unipool_tests::mongo_server::Secantus;
 use unipool_tests::zmq_peer::{Echo, ZmqPeer};
 use unipool_tests::{free_port, http_server, pg, redis_server, require, temp_dir, ws_server};
 
@@ -15,6 +17,7 @@ struct Peers {
     http: http_server::TestServer,
     ws: ws_server::WsServer,
     zmq: ZmqPeer,
+    mongo: Secantus,
     sqlite: String,
     _dir: std::path::PathBuf,
 }
@@ -25,6 +28,7 @@ async fn peers(what: &str) -> Peers {
         http: http_server::start().await,
         ws: ws_server::start().await,
         zmq: ZmqPeer::echo(Echo::Rep, Duration::ZERO),
+        mongo: Secantus::start(),
         sqlite: dir.join("a.db").display().to_string(),
         _dir: dir,
     }
@@ -40,6 +44,7 @@ fn every_kind_vars(p: &Peers, max: usize) -> Vec<(String, String)> {
         ("CACHE", redis_server::url()),
         ("API", p.http.url("/")),
         ("FEED", p.ws.url("/feed")),
+        ("DOCS", p.mongo.url()),
     ] {
         vars.push((format!("UNIPOOL_{name}_URL"), url));
         vars.push((format!("UNIPOOL_{name}_MAX_SIZE"), max.to_string()));
@@ -84,6 +89,12 @@ fn every_kind_toml(p: &Peers, max: usize) -> String {
         max_total = 20
         ping_timeout = "3s"
 
+        [pools.docs]
+        url = "{mongo}"
+        max_size = {max}
+        heartbeat_interval = "1s"
+        app_name = "registry-test"
+
         [pools.bus]
         url = "{zmq}"
         kind = "zmq"
@@ -96,13 +107,14 @@ fn every_kind_toml(p: &Peers, max: usize) -> String {
         http = p.http.url("/"),
         ws = p.ws.url("/feed"),
         zmq = p.zmq.endpoint,
+        mongo = p.mongo.url(),
         sqlite = p.sqlite,
     )
 }
 
 /// Uses every pool once and returns each one's `max_size` as the registry
 /// built it (HTTP: requests in flight).
-async fn use_every_kind(registry: &Registry) -> [usize; 6] {
+async fn use_every_kind(registry: &Registry) -> [usize; 7] {
     let main = registry.postgres("main").unwrap();
     let rows = main.query("SELECT 1::int4", &[]).await.unwrap();
     assert_eq!(rows[0].get::<_, i32>(0), 1);
@@ -125,7 +137,17 @@ async fn use_every_kind(registry: &Registry) -> [usize; 6] {
     let feed = registry.ws("feed").unwrap();
     let echo = feed.send_recv("hello").await.unwrap();
     assert_eq!(echo, unipool::ws::Message::text("hello"));
+    let docs = registry.mongo("docs").unwrap();
+    let coll = docs
+        .default_database()
+        .await
+        .unwrap()
+        .collection::<mongodb::bson::Document>("registry");
+    coll.insert_one(mongodb::bson::doc! { "x": 1 })
+        .await
+        .unwrap();
     // The same pool on every call: the use above shows in a second lookup.
+    assert_eq!(registry.mongo("DOCS").unwrap().stats().acquired_total, 1);
     assert_eq!(registry.postgres("MAIN").unwrap().stats().acquired_total, 1);
     assert_eq!(registry.http("api").unwrap().stats().requests(), 1);
     [
@@ -135,6 +157,7 @@ async fn use_every_kind(registry: &Registry) -> [usize; 6] {
         api.config().max_in_flight,
         registry.ws("feed").unwrap().pool().config().pool.max_size,
         registry.zmq("bus").unwrap().pool().config().pool.max_size,
+        docs.config().pool.max_size,
     ]
 }
 
@@ -142,6 +165,7 @@ async fn use_every_kind(registry: &Registry) -> [usize; 6] {
 async fn every_kind_from_the_environment_only() {
     require!("postgres");
     require!("redis");
+    require!("mongo");
     let p = peers("registry-env").await;
     let registry = RegistryConfig::new()
         .vars(every_kind_vars(&p, 3))
@@ -150,13 +174,14 @@ async fn every_kind_from_the_environment_only() {
         .unwrap();
     assert_eq!(
         registry.names(),
-        ["api", "bus", "cache", "feed", "local", "main"]
+        ["api", "bus", "cache", "docs", "feed", "local", "main"]
     );
     assert_eq!(registry.kind("main").unwrap(), Kind::Postgres);
     assert_eq!(registry.kind("bus").unwrap(), Kind::Zmq);
     assert_eq!(registry.kind("cache").unwrap(), Kind::Redis);
     assert_eq!(registry.kind("feed").unwrap(), Kind::Ws);
-    assert_eq!(use_every_kind(&registry).await, [3, 3, 3, 3, 3, 3]);
+    assert_eq!(registry.kind("docs").unwrap(), Kind::Mongo);
+    assert_eq!(use_every_kind(&registry).await, [3, 3, 3, 3, 3, 3, 3]);
     assert!(registry
         .close_all(Duration::from_secs(5))
         .await
@@ -167,15 +192,16 @@ async fn every_kind_from_the_environment_only() {
 async fn every_kind_from_a_file_only() {
     require!("postgres");
     require!("redis");
+    require!("mongo");
     let p = peers("registry-file").await;
     let file = p._dir.join("pools.toml");
     std::fs::write(&file, every_kind_toml(&p, 4)).unwrap();
     let registry = RegistryConfig::new().file(&file).unwrap().build().unwrap();
     assert_eq!(
         registry.names(),
-        ["api", "bus", "cache", "feed", "local", "main"]
+        ["api", "bus", "cache", "docs", "feed", "local", "main"]
     );
-    assert_eq!(use_every_kind(&registry).await, [4, 4, 4, 4, 4, 4]);
+    assert_eq!(use_every_kind(&registry).await, [4, 4, 4, 4, 4, 4, 4]);
     let bus = registry.zmq("bus").unwrap();
     assert_eq!(bus.config().options.linger, Duration::ZERO);
     let bus = registry.zmq("bus").unwrap();
@@ -186,6 +212,10 @@ async fn every_kind_from_a_file_only() {
     let feed = registry.ws("feed").unwrap();
     assert_eq!(feed.pool().config().max_total, 20);
     assert_eq!(feed.pool().config().ping_timeout, Duration::from_secs(3));
+    let docs = registry.mongo("docs").unwrap().config().clone();
+    assert_eq!(docs.heartbeat_interval, Some(Duration::from_secs(1)));
+    assert_eq!(docs.app_name.as_deref(), Some("registry-test"));
+    assert_eq!(docs.pool.acquire_timeout, Duration::from_secs(5));
     let main = registry.postgres("main").unwrap();
     assert_eq!(main.config().acquire_timeout, Duration::from_secs(5));
     assert_eq!(
@@ -202,6 +232,7 @@ async fn every_kind_from_a_file_only() {
 async fn every_kind_from_both_the_environment_wins() {
     require!("postgres");
     require!("redis");
+    require!("mongo");
     let p = peers("registry-both").await;
     let text = every_kind_toml(&p, 4);
     let mut vars = every_kind_vars(&p, 6);
@@ -218,7 +249,7 @@ async fn every_kind_from_both_the_environment_wins() {
         .unwrap()
         .build()
         .unwrap();
-    assert_eq!(use_every_kind(&registry).await, [6, 6, 6, 6, 6, 6]);
+    assert_eq!(use_every_kind(&registry).await, [6, 6, 6, 6, 6, 6, 6]);
     let main = registry.postgres("main").unwrap();
     assert_eq!(main.config().acquire_timeout, Duration::from_secs(7));
     assert!(
@@ -307,8 +338,16 @@ async fn every_bad_input_names_its_file_or_variable_and_value() {
             "svc.toml: [pools.main] recycle: invalid value \"sometimes\" for `recycle`: expected `fast`, `verified` or `clean`",
         ),
         (
-            "[pools.docs]\nurl = \"mongodb://h/db\"\n",
-            "pool `docs` (svc.toml: [pools.docs] url) is a mongo pool: this version of unipool has no pool of this kind yet",
+            "[pools.docs]\nurl = \"mongodb://h/db\"\nmax_lifetime = \"1h\"\n",
+            "svc.toml: [pools.docs] max_lifetime: `max_lifetime` does not apply to a mongo pool",
+        ),
+        (
+            "[pools.docs]\nurl = \"mongodb://u:s3cret@h1:27017,h2:port/db\"\n",
+            "invalid MongoDB URI mongodb://u:***@h1:27017,h2:port/db",
+        ),
+        (
+            "[pools.docs]\nurl = \"mongodb://h/db\"\nheartbeat_interval = \"100ms\"\n",
+            "invalid value \"100ms\" for `heartbeat_interval`: the driver needs at least 500ms",
         ),
         (
             "[pools.feed]\nurl = \"wss://h/feed\"\nmax_size = 8\nmax_total = 4\n",

@@ -163,6 +163,7 @@ const UMBRELLA_FEATURES: &[&str] = &[
     "http",
     "ws",
     "zmq",
+    "mongo",
     "bb8",
     "serde",
     "prometheus",

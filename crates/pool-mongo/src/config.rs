@@ -33,7 +33,7 @@ pub struct MongoConfig {
     /// `heartbeat_freq`, at least 500 ms). Default: `None`, the driver's 10 s.
     pub heartbeat_interval: Option<Duration>,
     /// The deadline of a [`ping`](crate::MongoPool::ping) and of a health
-    /// probe. Default: 5 s.
+    /// probe. Default: 10 s.
     pub ping_timeout: Duration,
     /// The name the server logs for this client (`appName`). Default: the
     /// pool's name.
@@ -49,7 +49,7 @@ impl Default for MongoConfig {
             pool: PoolConfig::default(),
             max_connecting: None,
             heartbeat_interval: None,
-            ping_timeout: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(10),
             app_name: None,
             observer: None,
         }

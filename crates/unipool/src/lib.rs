@@ -2,7 +2,7 @@
 //!
 //! One family of connection pools. This umbrella crate re-exports the engine
 //! ([`core`], also at the crate root) and, behind features, the protocol pools
-//! (`postgres`, `sqlite`, `redis`, `http`, `ws`, `zmq`). Its [`Registry`]
+//! (`postgres`, `sqlite`, `redis`, `http`, `ws`, `zmq`, `mongo`). Its [`Registry`]
 //! builds every pool of a service from one configuration — a TOML file and
 //! `UNIPOOL_<NAME>_<KEY>` variables, read by [`RegistryConfig`] — hands them
 //! out by name, prewarms them, reports their health and stats, and closes
@@ -83,6 +83,11 @@ pub use pool_ws::{self as ws, WsConfig, WsEndpoint, WsError, WsPool};
 pub use pool_zmq::{
     self as zmq, SocketConfig, SocketKind, ZmqConfig, ZmqEndpoint, ZmqError, ZmqPool,
 };
+
+/// MongoDB: one shared driver client per URI, observed (feature `mongo`).
+#[cfg(feature = "mongo")]
+#[doc(inline)]
+pub use pool_mongo::{self as mongo, MongoClients, MongoConfig, MongoError, MongoPool};
 
 /// Compiles the README's example as a doctest, so it cannot go stale.
 #[cfg(doctest)]

@@ -41,6 +41,8 @@ pub(crate) enum Handle {
     Ws(pool_ws::WsEndpoint),
     #[cfg(feature = "zmq")]
     Zmq(pool_zmq::ZmqEndpoint),
+    #[cfg(feature = "mongo")]
+    Mongo(pool_mongo::MongoPool),
     /// Keeps the enum inhabited-by-type when no protocol feature is on.
     #[allow(dead_code)]
     None(std::convert::Infallible),
@@ -82,6 +84,10 @@ impl Entry {
             Kind::Ws => Handle::Ws(build_ws(spec, observer)?),
             #[cfg(feature = "zmq")]
             Kind::Zmq => Handle::Zmq(build_zmq(spec, observer)?),
+            #[cfg(feature = "mongo")]
+            Kind::Mongo => Handle::Mongo(build_mongo(spec, observer)?),
+            // Reached only when a protocol feature is off.
+            #[allow(unreachable_patterns)]
             kind => {
                 // `specs()` refuses kinds this build cannot make.
                 return Err(RegistryError::Unsupported {
@@ -117,6 +123,8 @@ impl Entry {
             Handle::Ws(e) => Some(Arc::new(e.pool().clone())),
             #[cfg(feature = "zmq")]
             Handle::Zmq(e) => Some(Arc::new(e.pool().clone())),
+            #[cfg(feature = "mongo")]
+            Handle::Mongo(p) => Some(Arc::new(p.clone())),
             Handle::None(never) => match *never {},
         }
     }
@@ -165,6 +173,8 @@ impl Entry {
             // background): one is made, so that a bad endpoint shows.
             #[cfg(feature = "zmq")]
             Handle::Zmq(e) => e.get().await.map(|_| 1).map_err(|e| e.to_string()),
+            #[cfg(feature = "mongo")]
+            Handle::Mongo(p) => p.prewarm().await.map_err(|e| e.to_string()),
             Handle::None(never) => match *never {},
         }
     }
@@ -496,6 +506,33 @@ fn build_zmq(
         other => pool_error(spec, other),
     })?;
     Ok(pool.endpoint(socket))
+}
+
+#[cfg(feature = "mongo")]
+fn build_mongo(
+    spec: &PoolSpec,
+    observer: Option<Arc<dyn pool_core::Observer>>,
+) -> Result<pool_mongo::MongoPool, RegistryError> {
+    use super::spec::parse;
+    let mut config = pool_mongo::MongoConfig {
+        observer: observer.map(pool_core::SharedObserver),
+        ..Default::default()
+    };
+    config.pool = spec.engine_from(config.pool.clone())?;
+    if let Some(t) = spec.parsed("ping_timeout", parse::positive_duration)? {
+        config.ping_timeout = t;
+    }
+    config.heartbeat_interval = spec.parsed("heartbeat_interval", parse::positive_duration)?;
+    config.max_connecting = spec
+        .parsed("max_connecting", parse::positive)?
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    if let Some(s) = spec.last("app_name") {
+        config.app_name = Some(s.text()?.to_string());
+    }
+    pool_mongo::MongoPool::named(&spec.name, &spec.url, config).map_err(|e| match e {
+        pool_mongo::MongoError::Config(c) => spec.config_error(c),
+        other => pool_error(spec, other),
+    })
 }
 
 fn pool_error(spec: &PoolSpec, e: impl std::error::Error + Send + Sync + 'static) -> RegistryError {

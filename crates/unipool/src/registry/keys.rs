@@ -107,7 +107,12 @@ pub(crate) const KEYS: &[Key] = &[
         "integer ≥ `max_size`",
     ),
     key("subprotocols", &[Kind::Ws], "none", "`a, b, …`"),
-    key("ping_timeout", &[Kind::Ws], "10s", "duration > 0"),
+    key(
+        "ping_timeout",
+        &[Kind::Ws, Kind::Mongo],
+        "10s",
+        "duration > 0",
+    ),
     key("close_timeout", &[Kind::Ws], "1s", "duration"),
     key("read_buffer_size", &[Kind::Ws], "4096", "integer (bytes)"),
     key(
@@ -131,7 +136,14 @@ pub(crate) const KEYS: &[Key] = &[
     key("send_timeout", &[Kind::Zmq], "5s", "duration > 0"),
     key("recv_timeout", &[Kind::Zmq], "30s", "duration > 0"),
     key("reconnect_interval", &[Kind::Zmq], "100ms", "duration"),
-    key("heartbeat_interval", &[Kind::Zmq], "off", "duration"),
+    key(
+        "heartbeat_interval",
+        &[Kind::Zmq, Kind::Mongo],
+        "zmq: off; mongo: 10s",
+        "duration (mongo: ≥ 500ms)",
+    ),
+    key("max_connecting", &[Kind::Mongo], "2", "integer ≥ 1"),
+    key("app_name", &[Kind::Mongo], "the pool's name", "text"),
 ];
 
 /// The engine knobs an HTTP pool has a use for, and the `HttpConfig` field
@@ -142,6 +154,17 @@ pub(crate) const HTTP_KNOBS: &[(&str, &str)] = &[
     ("acquire_timeout", "acquire_timeout"),
     ("connect_timeout", "connect_timeout"),
     ("idle_timeout", "pool_idle_timeout"),
+];
+
+/// The engine knobs a MongoDB pool maps onto the driver's options, and the
+/// driver option each one sets. The others (`max_lifetime`,
+/// `keepalive_interval`, …) have no match in the driver.
+pub(crate) const MONGO_KNOBS: &[(&str, &str)] = &[
+    ("max_size", "max_pool_size"),
+    ("min_idle", "min_pool_size"),
+    ("idle_timeout", "max_idle_time"),
+    ("connect_timeout", "connect_timeout"),
+    ("acquire_timeout", "server_selection_timeout"),
 ];
 
 /// A known key, by its canonical (lower-case) name: an engine knob or a row of
@@ -162,6 +185,7 @@ pub(crate) fn applies(kind: Kind, name: &str) -> bool {
     }
     match kind {
         Kind::Http => HTTP_KNOBS.iter().any(|(k, _)| *k == name),
+        Kind::Mongo => MONGO_KNOBS.iter().any(|(k, _)| *k == name),
         _ => true,
     }
 }

@@ -20,7 +20,7 @@ pub enum Kind {
     /// ZeroMQ endpoints (`tcp://`, `ipc://`, …) with `kind = "zmq"` (feature
     /// `zmq`).
     Zmq,
-    /// `mongodb://`, `mongodb+srv://` (no MongoDB pool in this version).
+    /// `mongodb://`, `mongodb+srv://` (feature `mongo`).
     Mongo,
 }
 
@@ -90,7 +90,7 @@ impl Kind {
             Kind::Http if !cfg!(feature = "http") => Some("enable unipool's feature `http`"),
             Kind::Ws if !cfg!(feature = "ws") => Some("enable unipool's feature `ws`"),
             Kind::Zmq if !cfg!(feature = "zmq") => Some("enable unipool's feature `zmq`"),
-            Kind::Mongo => Some("this version of unipool has no pool of this kind yet"),
+            Kind::Mongo if !cfg!(feature = "mongo") => Some("enable unipool's feature `mongo`"),
             _ => None,
         }
     }

@@ -233,6 +233,19 @@ impl Registry {
         }
     }
 
+    /// The MongoDB pool `name` (`mongodb://`, `mongodb+srv://`): one shared
+    /// driver client, built on its first use; the same pool on every call.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownPool`] or [`RegistryError::WrongKind`].
+    #[cfg(feature = "mongo")]
+    pub fn mongo(&self, name: &str) -> Result<pool_mongo::MongoPool, RegistryError> {
+        match &self.entry(name)?.handle {
+            entry::Handle::Mongo(p) => Ok(p.clone()),
+            _ => Err(Self::wrong_kind(self.entry(name)?, Kind::Mongo)),
+        }
+    }
+
     /// The Redis pool `name`, connected on the first call (a failed connect
     /// is retried by the next call); the same pool afterwards.
     ///

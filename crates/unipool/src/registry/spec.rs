@@ -66,6 +66,15 @@ impl RegistryConfig {
         let url = url_setting.text()?.trim().to_string();
         let scheme = match url::Url::parse(&url) {
             Ok(u) => u.scheme().to_string(),
+            // A MongoDB connection string may list several hosts
+            // (`mongodb://h1:27017,h2:27017/db`), which is not a URL: the
+            // driver checks it when the pool is built.
+            Err(_)
+                if Kind::from_scheme(url.split("://").next().unwrap_or(""))
+                    == Some(Kind::Mongo) =>
+            {
+                url.split("://").next().unwrap_or("").to_ascii_lowercase()
+            }
             Err(e) => {
                 return Err(url_setting.error(format!("{} is not a URL ({e})", shown("url", &url))))
             }
