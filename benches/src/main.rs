@@ -6,6 +6,7 @@ mod core_pools;
 mod effort;
 mod html;
 mod http_bench;
+mod mongo_bench;
 mod plots;
 mod progress;
 mod redis_bench;
@@ -122,6 +123,7 @@ fn main() -> ExitCode {
             "http" => http_bench::run(&mut report),
             "ws" => ws_bench::run(&mut report),
             "zmq" => zmq_bench::run(&mut report),
+            "mongo" => mongo_bench::run(&mut report),
             "resources" => resources_bench::run(&mut report),
             _ => telemetry_bench::run(&mut report),
         };
@@ -146,6 +148,7 @@ const SUITES: &[&str] = &[
     "http",
     "ws",
     "zmq",
+    "mongo",
     "resources",
     "telemetry",
 ];

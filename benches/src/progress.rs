@@ -24,6 +24,7 @@ fn expected(suite: &str, effort: Effort) -> u64 {
         "redis" => 20,
         "http" => 25,
         "ws" | "zmq" | "resources" => 6,
+        "mongo" => 15,
         "telemetry" => 1,
         _ => 30,
     };

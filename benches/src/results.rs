@@ -114,6 +114,7 @@ const PEERS: &[&str] = &[
     "hyper",
     "tokio-tungstenite",
     "zmq",
+    "mongodb",
     "tokio",
 ];
 

@@ -33,6 +33,18 @@ pub struct Secantus {
 impl Secantus {
     /// A server without authentication.
     pub fn start() -> Secantus {
+        Secantus::try_start().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A server without authentication, or why there is none (the binary is
+    /// not installed).
+    pub fn try_start() -> Result<Secantus, String> {
+        if !binary().exists() {
+            return Err(format!(
+                "no MongoDB-wire server at {} (`cargo xtask test` / `cargo xtask bench` install it)",
+                binary().display()
+            ));
+        }
         let mut s = Secantus {
             port: crate::free_port(),
             auth: false,
@@ -40,7 +52,7 @@ impl Secantus {
             child: None,
         };
         s.start_again();
-        s
+        Ok(s)
     }
 
     /// A server that requires `user` / `password` (created on a first start
