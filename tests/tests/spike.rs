@@ -338,3 +338,89 @@ async fn a_spike_on_an_empty_zeromq_pool_with_slow_connects() {
         "{shrank_in:?}"
     );
 }
+
+/// The server's count of its open connections (`serverStatus`).
+async fn mongo_connections(client: &mongodb::Client) -> usize {
+    let status = client
+        .database("admin")
+        .run_command(mongodb::bson::doc! { "serverStatus": 1 })
+        .await
+        .unwrap();
+    let c = status.get_document("connections").unwrap();
+    c.get_i64("current")
+        .or_else(|_| c.get_i32("current").map(i64::from))
+        .unwrap() as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_on_an_empty_mongo_pool_with_slow_connects() {
+    use mongodb::bson::{doc, Document};
+    unipool_tests::require!("mongo");
+    let server = unipool_tests::mongo_server::Secantus::start();
+    let watch = mongodb::Client::with_uri_str(server.url()).await.unwrap();
+    watch
+        .database("unipool")
+        .collection::<Document>("spike")
+        .insert_one(doc! { "_id": 1 })
+        .await
+        .unwrap();
+    let baseline = mongo_connections(&watch).await;
+    let proxy = Proxy::start(addr_of(&server.url())).await;
+    proxy.set_connect_delay(CONNECT);
+    let mut config = pool_mongo::MongoConfig::default();
+    config.pool.max_size = MAX;
+    config.pool.min_idle = MIN_IDLE;
+    config.pool.idle_timeout = Some(IDLE_TIMEOUT);
+    let pool = pool_mongo::MongoPool::new(&through(&server.url(), &proxy), config).unwrap();
+    let coll = pool
+        .default_database()
+        .await
+        .unwrap()
+        .collection::<Document>("spike");
+    let (stop, server_max, sampler) = {
+        let watch = watch.clone();
+        sample(move || {
+            let watch = watch.clone();
+            async move { mongo_connections(&watch).await }
+        })
+    };
+    let pool_max = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..TASKS {
+        let (coll, pool, pool_max) = (coll.clone(), pool.clone(), pool_max.clone());
+        set.spawn(async move {
+            coll.find_one(doc! { "_id": 1 }).await.unwrap().unwrap();
+            pool_max.fetch_max(pool.stats().size, SeqCst);
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let served_in = start.elapsed();
+    let shrank_in = back_to_min_idle(&pool).await;
+    stop.store(true, SeqCst);
+    sampler.await.unwrap();
+    let s = pool.stats();
+    // The driver's monitor adds its own connections (a heartbeat and a
+    // round-trip-time one) besides the pool's.
+    let seen = server_max.load(SeqCst).saturating_sub(baseline);
+    eprintln!(
+        "{TASKS} served in {served_in:?}; back to min_idle {shrank_in:?} later; \
+         pool held at most {}, server saw at most {seen} more (monitors included); {s:?}",
+        pool_max.load(SeqCst)
+    );
+    assert!(pool_max.load(SeqCst) <= MAX);
+    assert!(seen <= MAX + 2, "server saw {seen} more connections");
+    assert!(
+        s.created as usize <= MAX,
+        "{} connects for a pool of {MAX}",
+        s.created
+    );
+    assert_eq!(s.acquired_total, TASKS as u64);
+    // The driver's maintenance runs every 500 ms.
+    assert!(
+        shrank_in <= IDLE_TIMEOUT + Duration::from_millis(1000) + CONNECT,
+        "{shrank_in:?}"
+    );
+}

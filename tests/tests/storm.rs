@@ -360,3 +360,50 @@ async fn a_cancellation_storm_leaves_the_http_pool_consistent() {
         server.seen.max_in_flight()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_storm_leaves_the_mongo_pool_consistent() {
+    use mongodb::bson::{doc, Document};
+    unipool_tests::require!("mongo");
+    let server = unipool_tests::mongo_server::Secantus::start();
+    let mut config = pool_mongo::MongoConfig::default();
+    config.pool.max_size = MAX;
+    // The driver reports no event when a caller drops an operation while it
+    // waits for a connection: such a checkout counts as waiting until
+    // acquire_timeout + connect_timeout pass (docs/mongo.md).
+    config.pool.acquire_timeout = Duration::from_secs(1);
+    config.pool.connect_timeout = Duration::from_secs(1);
+    let pool = pool_mongo::MongoPool::new(&server.url(), config).unwrap();
+    let coll = pool
+        .default_database()
+        .await
+        .unwrap()
+        .collection::<Document>("storm");
+    let docs: Vec<Document> = (0..(WAVES * PER_WAVE) as i32)
+        .map(|i| doc! { "_id": i })
+        .collect();
+    coll.insert_many(docs).await.unwrap();
+    let c = coll.clone();
+    let outcome = storm(move |i| {
+        let c = c.clone();
+        async move {
+            let found = c.find_one(doc! { "_id": i }).await.expect("find_one");
+            let id = found.expect("the document").get_i32("_id").unwrap();
+            assert_eq!(id, i, "a reply went to another caller");
+        }
+    })
+    .await;
+    let s = settled(&pool).await;
+    assert_eq!((s.in_use, s.opening, s.waiting), (0, 0, 0), "{s:?}");
+    assert!(s.size <= MAX, "{s:?}");
+    for i in 0..(4 * MAX) as i32 {
+        let found = coll.find_one(doc! { "_id": i }).await.unwrap().unwrap();
+        assert_eq!(found.get_i32("_id").unwrap(), i);
+    }
+    let (done, cut) = (outcome.done.load(SeqCst), outcome.cut.load(SeqCst));
+    eprintln!("{done} completed, {cut} cut; {s:?}");
+    assert!(
+        done > 0 && cut > 0,
+        "the storm must both complete and cut calls"
+    );
+}

@@ -86,6 +86,9 @@ impl MongoPool {
         let tracker = Arc::new(Tracker::new(
             name,
             config.pool.max_size,
+            // Server selection, then a connect: longer than that, the
+            // caller has given up.
+            config.pool.acquire_timeout + config.pool.connect_timeout,
             config.observer.as_ref().map(|o| o.0.clone()),
         ));
         Ok(MongoPool {

@@ -7,7 +7,7 @@
 //! per checkout, so one short critical section adds little (docs/mongo.md
 //! has the bench).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,10 +41,12 @@ struct State {
     opening: usize,
     idle: usize,
     in_use: usize,
-    waiting: usize,
-    /// Checkouts that started while every connection the driver may open
-    /// was open and in use, and have not ended: they wait for a return.
-    waiting_for_one: usize,
+    /// Checkouts started and not ended, oldest first. The driver emits no
+    /// event when a caller drops an operation while it waits for a
+    /// connection, so a start is matched with its end by its start time
+    /// (the end event carries the duration), and one left unmatched past
+    /// `abandon_after` is taken as abandoned.
+    pending: VecDeque<Pending>,
     stats: Stats,
     last_error: Option<(Instant, String)>,
     last_ok: Option<Instant>,
@@ -53,10 +55,50 @@ struct State {
     checkout_errors: u64,
 }
 
+/// A checkout in progress.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    at: Instant,
+    /// It started while every connection the driver may open was open and
+    /// in use: it waits for a return.
+    full: bool,
+}
+
+impl State {
+    /// Removes the pending checkout that started closest to `started`;
+    /// whether it started on a full pool.
+    fn end_checkout(&mut self, started: Instant) -> bool {
+        let nearest = self
+            .pending
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, p)| {
+                if p.at > started {
+                    p.at - started
+                } else {
+                    started - p.at
+                }
+            })
+            .map(|(i, _)| i);
+        nearest
+            .and_then(|i| self.pending.remove(i))
+            .is_some_and(|p| p.full)
+    }
+
+    /// Forgets checkouts older than `after`: their callers gave up.
+    fn expire(&mut self, after: Duration) {
+        while self.pending.front().is_some_and(|p| p.at.elapsed() > after) {
+            self.pending.pop_front();
+        }
+    }
+}
+
 /// The driver's view, kept for a pool. Shared with the driver's handlers.
 pub(crate) struct Tracker {
     name: String,
     max_per_server: usize,
+    /// When a checkout start with no end is taken as abandoned.
+    abandon_after: Duration,
     observer: Option<Arc<dyn Observer>>,
     hasher: std::collections::hash_map::RandomState,
     state: Mutex<State>,
@@ -66,11 +108,13 @@ impl Tracker {
     pub(crate) fn new(
         name: &str,
         max_per_server: usize,
+        abandon_after: Duration,
         observer: Option<Arc<dyn Observer>>,
     ) -> Self {
         Tracker {
             name: name.to_string(),
             max_per_server,
+            abandon_after,
             observer,
             hasher: Default::default(),
             state: Mutex::new(State::default()),
@@ -154,15 +198,17 @@ impl Tracker {
                 return Some(Event::Closed { reason });
             }
             CmapEvent::ConnectionCheckoutStarted(_) => {
-                s.waiting += 1;
-                let full = self.max_per_server * s.servers.max(1);
-                if s.idle == 0 && s.in_use + s.opening >= full {
-                    s.waiting_for_one += 1;
-                }
+                s.expire(self.abandon_after);
+                let max = self.max_per_server * s.servers.max(1);
+                let full = s.idle == 0 && s.in_use + s.opening >= max;
+                s.pending.push_back(Pending {
+                    at: Instant::now(),
+                    full,
+                });
             }
             CmapEvent::ConnectionCheckoutFailed(e) => {
-                s.waiting = s.waiting.saturating_sub(1);
-                s.waiting_for_one = s.waiting_for_one.saturating_sub(1);
+                let now = Instant::now();
+                s.end_checkout(now.checked_sub(e.duration).unwrap_or(now));
                 if e.reason == ConnectionCheckoutFailedReason::Timeout {
                     s.stats.timeouts += 1;
                     return Some(Event::TimedOut { waited: e.duration });
@@ -170,9 +216,9 @@ impl Tracker {
                 s.checkout_errors += 1;
             }
             CmapEvent::ConnectionCheckedOut(e) => {
-                s.waiting = s.waiting.saturating_sub(1);
                 let now = Instant::now();
                 let started = now.checked_sub(e.duration).unwrap_or(now);
+                let full_at_start = s.end_checkout(started);
                 // Waited: for a connection opened for this checkout, or for a
                 // return because the pool was full when it started.
                 let mut waited = false;
@@ -188,10 +234,7 @@ impl Tracker {
                         s.in_use += 1;
                     }
                 }
-                if s.waiting_for_one > 0 {
-                    s.waiting_for_one -= 1;
-                    waited = true;
-                }
+                waited |= full_at_start;
                 if waited {
                     s.stats.acquired_waited += 1;
                     record(&mut s.stats.wait_time, e.duration);
@@ -258,14 +301,15 @@ impl Tracker {
 
     /// The stats snapshot.
     pub(crate) fn stats(&self) -> Stats {
-        let s = lock(&self.state);
+        let mut s = lock(&self.state);
+        s.expire(self.abandon_after);
         let mut stats = s.stats.clone();
         stats.max_size = self.max_per_server * s.servers.max(1);
         stats.opening = s.opening;
         stats.idle = s.idle;
         stats.in_use = s.in_use;
         stats.size = s.opening + s.idle + s.in_use;
-        stats.waiting = s.waiting;
+        stats.waiting = s.pending.len();
         stats.acquired_fast = stats.acquired_total - stats.acquired_waited;
         stats.reuse_rate = if stats.acquired_total == 0 {
             0.0
