@@ -1004,3 +1004,128 @@ mod property {
         format!("\"{escaped}\"")
     }
 }
+
+/// What the machine's PostgreSQL allows the fleet, read the way the
+/// registry does not (psql-free: a plain connection).
+async fn pg_allowed() -> (usize, usize) {
+    let (client, conn) = tokio_postgres::connect(&pg::url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let show = |rows: Vec<tokio_postgres::SimpleQueryMessage>| -> usize {
+        rows.into_iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let max = show(client.simple_query("SHOW max_connections").await.unwrap());
+    let reserved = show(
+        client
+            .simple_query("SHOW superuser_reserved_connections")
+            .await
+            .unwrap(),
+    );
+    (max, reserved)
+}
+
+#[tokio::test]
+async fn the_fleet_budget_names_the_numbers_when_replicas_overcommit_a_server() {
+    require!("postgres");
+    require!("redis");
+    let (max, reserved) = pg_allowed().await;
+    let allowed = max - reserved;
+    let registry = RegistryConfig::new()
+        .toml(
+            &format!(
+                "[fleet]\nreplicas = 20\n\
+                 [pools.main]\nurl = \"{pg}\"\nmax_size = 10\n\
+                 [pools.jobs]\nurl = \"{pg}\"\nmax_size = 5\n\
+                 [pools.cache]\nurl = \"{redis}\"\nmax_size = 4\nshared_connections = 1\nserver_limit = 50\n",
+                pg = pg::url(),
+                redis = redis_server::url()
+            ),
+            "fleet.toml",
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(registry.budget().is_empty(), "read at prewarm");
+    let report = registry.prewarm().await;
+    assert!(report.is_ok(), "{report}");
+    let over: Vec<String> = report.over_budget().map(|b| b.to_string()).collect();
+    let server = unipool_tests::proxy::addr_of(&pg::url()).to_string();
+    let redis = unipool_tests::proxy::addr_of(&redis_server::url()).to_string();
+    assert_eq!(
+        over,
+        [
+            format!(
+                "{redis} (redis): 20 replicas × 5 connections (cache 5) = 100 > 50 allowed \
+                 (server_limit (configured)): 50 over"
+            ),
+            format!(
+                "{server} (postgres): 20 replicas × 15 connections (jobs 5, main 10) = 300 > \
+                 {allowed} allowed (max_connections {max} − superuser_reserved_connections \
+                 {reserved}): {} over",
+                300 - allowed
+            ),
+        ]
+    );
+    assert!(report.to_string().contains("OVER BUDGET"), "{report}");
+    let health = registry.health();
+    assert!(
+        matches!(&health.status, HealthStatus::Degraded { reason } if reason.contains("fleet budget exceeded")),
+        "{health}"
+    );
+    for p in &health.pools {
+        assert!(
+            matches!(&p.status, HealthStatus::Degraded { reason } if reason.starts_with("fleet budget exceeded")),
+            "{}: {:?}",
+            p.name,
+            p.status
+        );
+    }
+    registry.close_all(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn the_fleet_budget_is_silent_within_budget() {
+    require!("postgres");
+    require!("redis");
+    let registry = RegistryConfig::new()
+        .vars([
+            ("UNIPOOL_REPLICAS", "2"),
+            ("UNIPOOL_MAIN_URL", pg::url().as_str()),
+            ("UNIPOOL_MAIN_MAX_SIZE", "10"),
+            ("UNIPOOL_CACHE_URL", redis_server::url().as_str()),
+            ("UNIPOOL_CACHE_MAX_SIZE", "2"),
+        ])
+        .unwrap()
+        .build()
+        .unwrap();
+    let report = registry.prewarm().await;
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.over_budget().count(), 0, "{report}");
+    let budget = registry.budget();
+    assert_eq!(budget.len(), 2);
+    let redis = budget.iter().find(|b| b.kind == Kind::Redis).unwrap();
+    let allowed = redis.allowed.as_ref().unwrap();
+    assert!(allowed.source.starts_with("maxclients "), "{allowed:?}");
+    let pg = budget.iter().find(|b| b.kind == Kind::Postgres).unwrap();
+    assert_eq!((pg.replicas, pg.planned()), (2, 20));
+    assert!(pg.to_string().contains("= 20 ≤ "), "{pg}");
+    assert_eq!(registry.health().status, HealthStatus::Healthy);
+    registry.close_all(Duration::from_secs(5)).await;
+    // A bad count names its variable.
+    let e = RegistryConfig::new()
+        .vars([("UNIPOOL_REPLICAS", "0")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("UNIPOOL_REPLICAS") && e.contains("expected an integer ≥ 1"),
+        "{e}"
+    );
+}

@@ -329,7 +329,7 @@ fn the_example_alert_rules_pass_promtool() {
     let rules = dir.join("rules.yml");
     std::fs::write(&rules, example_rules()).unwrap();
     let said = promtool(&["check", "rules", rules.to_str().unwrap()]);
-    assert!(said.contains("4 rules found"), "{said}");
+    assert!(said.contains("5 rules found"), "{said}");
 
     // Series under which each alert must fire (and the pool that is fine
     // must not): exhausted with waiters, failing connects, timeouts, down.
@@ -360,6 +360,14 @@ tests:
         values: '0+2x10'
       - series: 'unipool_pool_up{{{pool}="main",unipool_pool_kind="postgres"}}'
         values: '0x10'
+      - series: 'unipool_fleet_connections_planned{{server_address="db",server_port="5432",unipool_pool_kind="postgres"}}'
+        values: '300x10'
+      - series: 'unipool_fleet_connections_allowed{{server_address="db",server_port="5432",unipool_pool_kind="postgres"}}'
+        values: '97x10'
+      - series: 'unipool_fleet_connections_planned{{server_address="cache",server_port="6379",unipool_pool_kind="redis"}}'
+        values: '20x10'
+      - series: 'unipool_fleet_connections_allowed{{server_address="cache",server_port="6379",unipool_pool_kind="redis"}}'
+        values: '10000x10'
     alert_rule_test:
       - eval_time: 9m
         alertname: UnipoolPoolExhausted
@@ -385,6 +393,12 @@ tests:
           - exp_labels: {{severity: critical, {pool}: main, unipool_pool_kind: postgres}}
             exp_annotations:
               summary: "main (postgres) cannot reach its server"
+      - eval_time: 9m
+        alertname: UnipoolFleetOverBudget
+        exp_alerts:
+          - exp_labels: {{severity: warning, server_address: db, server_port: "5432", unipool_pool_kind: postgres}}
+            exp_annotations:
+              summary: "the fleet may open 300 connections to db:5432, more than it allows (docs/scaling.md)"
 "#
     );
     let test = dir.join("rules_test.yml");
@@ -471,4 +485,43 @@ async fn a_mongo_pool_shows_in_metrics_and_health_like_the_others() {
     assert_eq!(code, 503, "{health}");
     assert!(health.contains(r#""kind":"mongo""#), "{health}");
     assert!(health.to_lowercase().contains("refused"), "{health}");
+}
+
+#[tokio::test]
+async fn the_fleet_budget_is_exported_after_prewarm() {
+    require!("postgres");
+    let registry = RegistryConfig::new()
+        .toml(
+            &format!(
+                "[fleet]\nreplicas = 40\n[pools.main]\nurl = \"{}\"\nmax_size = 3\nserver_limit = 90\n",
+                pg::url()
+            ),
+            "test.toml",
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(registry.prewarm().await.is_ok());
+    let server = unipool_tests::proxy::addr_of(&pg::url());
+    let addr = serve(registry).await;
+    let (code, text) = get(addr, "/metrics").await;
+    assert_eq!(code, 200);
+    let labels = format!(
+        "{{server_address=\"{}\",server_port=\"{}\",unipool_pool_kind=\"postgres\"}}",
+        server.ip(),
+        server.port()
+    );
+    assert_eq!(
+        sample(&text, &format!("unipool_fleet_connections_planned{labels}")),
+        120.0
+    );
+    assert_eq!(
+        sample(&text, &format!("unipool_fleet_connections_allowed{labels}")),
+        90.0
+    );
+    promtool_check(&text);
+    let (code, health) = get(addr, "/health/connections").await;
+    // Degraded is still up: the service serves, its fleet is over budget.
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("fleet budget exceeded"), "{health}");
 }

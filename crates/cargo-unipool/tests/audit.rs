@@ -299,6 +299,58 @@ fn sarif_has_one_result_per_finding_with_its_rule_and_location() {
     }
 }
 
+/// The SARIF 2.1.0 schema as serde-sarif ships it, from cargo's registry
+/// (where the dev-dependency's sources are).
+fn sarif_schema() -> Value {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .expect("CARGO_HOME or HOME");
+    let registry = home.join("registry").join("src");
+    let found = std::fs::read_dir(&registry)
+        .unwrap_or_else(|e| panic!("{}: {e}", registry.display()))
+        .filter_map(Result::ok)
+        .flat_map(|index| std::fs::read_dir(index.path()).into_iter().flatten())
+        .filter_map(Result::ok)
+        .map(|krate| krate.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("serde-sarif-"))
+        })
+        .map(|p| p.join("src").join("schema.json"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("serde-sarif's schema.json under {}", registry.display()));
+    serde_json::from_str(&std::fs::read_to_string(found).unwrap()).unwrap()
+}
+
+#[test]
+fn sarif_output_is_valid_against_the_sarif_2_1_0_schema() {
+    let root = codebase("sarif-schema");
+    write(&root, "src/broken.rs", "fn main( {\n");
+    let (code, out, err) = audit(&root, &["--format", "sarif"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let schema = sarif_schema();
+    assert_eq!(
+        schema["title"],
+        "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema"
+    );
+    let validator = jsonschema::draft7::new(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // A document that breaks the schema is refused: the check can fail.
+    let mut bad = doc.clone();
+    bad["runs"][0]["results"][0]["level"] = "fatal".into();
+    assert!(!validator.is_valid(&bad));
+    // And serde-sarif's types, generated from the same schema, read it.
+    let typed: serde_sarif::sarif::Sarif = serde_json::from_str(&out).unwrap();
+    assert_eq!(typed.runs.len(), 1);
+}
+
 #[test]
 fn fail_above_fails_only_past_the_limit_and_bad_usage_is_status_2() {
     let root = codebase("fail");

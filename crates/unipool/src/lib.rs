@@ -34,8 +34,8 @@ mod registry;
 pub mod telemetry;
 
 pub use registry::{
-    CloseReport, Kind, Origin, PoolHealth, PoolStats, PrewarmReport, Prewarmed, Registry,
-    RegistryConfig, RegistryError, RegistryHealth, DEFAULT_HTTP_NAME,
+    Allowed, CloseReport, Kind, Origin, PoolHealth, PoolStats, PrewarmReport, Prewarmed, Registry,
+    RegistryConfig, RegistryError, RegistryHealth, ServerBudget, DEFAULT_HTTP_NAME,
 };
 
 #[doc(inline)]

@@ -11,7 +11,7 @@ use super::error::{shown, Origin, RegistryError};
 use super::keys;
 
 /// Variables under `UNIPOOL_` that are not pool settings.
-const RESERVED_VARS: &[&str] = &["UNIPOOL_CONFIG"];
+const RESERVED_VARS: &[&str] = &["UNIPOOL_CONFIG", "UNIPOOL_REPLICAS"];
 /// Prefixes under `UNIPOOL_` kept for the project's own tools.
 const RESERVED_PREFIXES: &[&str] = &["UNIPOOL_BENCH_", "UNIPOOL_SKIP_"];
 /// Names that cannot be pool names, because their variables mean something
@@ -143,6 +143,9 @@ pub(crate) struct Declared {
 pub struct RegistryConfig {
     pub(crate) defaults: Vec<Setting>,
     pub(crate) pools: Vec<Declared>,
+    /// Processes of the service (`[fleet] replicas`, `UNIPOOL_REPLICAS`),
+    /// for the fleet budget; where it was set.
+    pub(crate) replicas: Option<(usize, Origin)>,
 }
 
 impl fmt::Debug for RegistryConfig {
@@ -150,6 +153,7 @@ impl fmt::Debug for RegistryConfig {
         f.debug_struct("RegistryConfig")
             .field("defaults", &self.defaults)
             .field("pools", &self.pools)
+            .field("replicas", &self.replicas.as_ref().map(|(n, _)| n))
             .finish()
     }
 }
@@ -232,10 +236,23 @@ impl RegistryConfig {
                         }
                     }
                 }
+                "fleet" => {
+                    for (key, value) in as_table(value, || origin(""))? {
+                        if key != "replicas" {
+                            return Err(RegistryError::Config {
+                                origin: origin(&key),
+                                reason: format!("unknown key `{key}` (known: replicas)"),
+                            });
+                        }
+                        let text = scalar(value).unwrap_or_default();
+                        self.replicas = Some((replicas(&text, &origin(&key))?, origin(&key)));
+                    }
+                }
                 _ => {
                     return Err(RegistryError::Config {
                         origin: origin(""),
-                        reason: "unknown table: expected [defaults] or [pools.<name>]".into(),
+                        reason: "unknown table: expected [defaults], [pools.<name>] or [fleet]"
+                            .into(),
                     })
                 }
             }
@@ -285,15 +302,29 @@ impl RegistryConfig {
         K: AsRef<str>,
         V: AsRef<str>,
     {
+        let mut pending_replicas = None;
         let mut vars: Vec<(String, String)> = vars
             .into_iter()
             .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
+            .filter(|(k, v)| {
+                if k != "UNIPOOL_REPLICAS" {
+                    return true;
+                }
+                pending_replicas = Some(v.clone());
+                false
+            })
             .filter(|(k, _)| {
                 k.starts_with("UNIPOOL_")
                     && !RESERVED_VARS.contains(&k.as_str())
                     && !RESERVED_PREFIXES.iter().any(|p| k.starts_with(p))
             })
             .collect();
+        if let Some(v) = pending_replicas {
+            let origin = Origin::Env {
+                var: "UNIPOOL_REPLICAS".into(),
+            };
+            self.replicas = Some((replicas(&v, &origin)?, origin));
+        }
         vars.sort();
         let keys = keys::longest_first();
         for (var, value) in vars {
@@ -402,6 +433,21 @@ impl RegistryConfig {
 
 /// A pool name: a letter, then letters, digits and `_` (it becomes part of a
 /// variable name), at most 64, not one of the reserved words.
+/// The number of replicas, ≥ 1.
+fn replicas(text: &str, origin: &Origin) -> Result<usize, RegistryError> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| RegistryError::Config {
+            origin: origin.clone(),
+            reason: format!(
+                "invalid value {} for `replicas`: expected an integer ≥ 1",
+                shown("replicas", text)
+            ),
+        })
+}
+
 fn check_name(name: &str, origin: &Origin) -> Result<(), RegistryError> {
     let ok = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphabetic())

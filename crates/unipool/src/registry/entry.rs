@@ -22,6 +22,8 @@ pub(crate) struct Entry {
     pub(crate) timings: Option<Arc<PoolTimings>>,
     /// Where the pool connects, its password redacted (for reports).
     pub(crate) target: String,
+    /// Its share of the fleet budget (PostgreSQL and Redis pools).
+    pub(crate) budget: Option<super::budget::Slot>,
 }
 
 /// The pool itself, by kind. One per pool, built once: the size of the
@@ -104,6 +106,7 @@ impl Entry {
             handle,
             timings,
             target: super::error::redact_any_url(&spec.url),
+            budget: budget_slot(spec)?,
         })
     }
 
@@ -195,6 +198,81 @@ impl Entry {
     /// The stats, or empty ones for a pool not connected yet.
     pub(crate) fn stats(&self) -> Stats {
         self.pool().map(|p| p.stats()).unwrap_or_default()
+    }
+}
+
+/// Where a PostgreSQL or Redis pool connects and how many connections one
+/// replica's pool may hold there (Redis: both lanes).
+fn budget_slot(spec: &PoolSpec) -> Result<Option<super::budget::Slot>, RegistryError> {
+    use super::spec::parse;
+    let engine = spec.engine()?;
+    let (port, connections) = match spec.kind {
+        Kind::Postgres => (5432, engine.max_size),
+        #[cfg(feature = "redis")]
+        Kind::Redis => (
+            6379,
+            redis_config(spec, engine.clone())?.shared_connections + engine.max_size,
+        ),
+        _ => return Ok(None),
+    };
+    let Some(server) = super::budget::server_of(&spec.url, port) else {
+        return Ok(None);
+    };
+    Ok(Some(super::budget::Slot {
+        server,
+        connections,
+        limit: spec.parsed("server_limit", parse::positive)?,
+    }))
+}
+
+/// What the server of `entry` allows, read through its pool.
+pub(crate) async fn read_limit(entry: &Entry) -> Result<super::budget::Allowed, String> {
+    match &entry.handle {
+        #[cfg(feature = "postgres")]
+        Handle::Postgres(p) => {
+            use pool_sql::PgPoolExt;
+            let show = |name: &'static str| async move {
+                let rows = p
+                    .query(&format!("SHOW {name}"), &[])
+                    .await
+                    .map_err(|e| format!("SHOW {name}: {e}"))?;
+                let text: String = rows
+                    .first()
+                    .ok_or_else(|| format!("SHOW {name} returned no row"))?
+                    .get(0);
+                text.parse::<usize>()
+                    .map_err(|_| format!("SHOW {name} gave {text:?}"))
+            };
+            let max = show("max_connections").await?;
+            let reserved = show("superuser_reserved_connections").await?;
+            Ok(super::budget::Allowed {
+                connections: max.saturating_sub(reserved),
+                source: format!(
+                    "max_connections {max} − superuser_reserved_connections {reserved}"
+                ),
+            })
+        }
+        #[cfg(feature = "redis")]
+        Handle::Redis(r) => {
+            let pool = r.get(&entry.name).await.map_err(|e| e.to_string())?;
+            let reply: Vec<String> = pool
+                .cmd(
+                    pool_redis::redis::cmd("CONFIG")
+                        .arg("GET")
+                        .arg("maxclients"),
+                )
+                .await
+                .map_err(|e| format!("CONFIG GET maxclients: {e}"))?;
+            let max = reply
+                .get(1)
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| format!("CONFIG GET maxclients gave {reply:?}"))?;
+            Ok(super::budget::Allowed {
+                connections: max,
+                source: format!("maxclients {max}"),
+            })
+        }
+        _ => Err("no limit to read for this kind".into()),
     }
 }
 

@@ -143,6 +143,12 @@ pub(crate) const KEYS: &[Key] = &[
         "duration (mongo: ≥ 500ms)",
     ),
     key("max_connecting", &[Kind::Mongo], "2", "integer ≥ 1"),
+    key(
+        "server_limit",
+        &[Kind::Postgres, Kind::Redis],
+        "read from the server",
+        "integer ≥ 1",
+    ),
     key("app_name", &[Kind::Mongo], "the pool's name", "text"),
 ];
 

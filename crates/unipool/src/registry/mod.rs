@@ -14,6 +14,7 @@
     allow(dead_code, unused_variables, unreachable_code)
 )]
 
+mod budget;
 mod config;
 mod entry;
 mod error;
@@ -33,8 +34,9 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pool_core::Pool;
+use pool_core::{HealthStatus, Pool};
 
+pub use budget::{Allowed, ServerBudget};
 pub use config::RegistryConfig;
 use entry::Entry;
 pub use error::{Origin, RegistryError};
@@ -70,6 +72,10 @@ pub struct Registry {
 
 struct Inner {
     entries: Vec<Arc<Entry>>,
+    /// Processes of the service, for the fleet budget.
+    replicas: usize,
+    /// The fleet budget as the last `prewarm` read it.
+    budget: std::sync::Mutex<Vec<ServerBudget>>,
     #[cfg(feature = "http")]
     default_http: DefaultHttp,
     closed: AtomicBool,
@@ -119,6 +125,8 @@ impl RegistryConfig {
         Ok(Registry {
             inner: Arc::new(Inner {
                 entries,
+                replicas: self.replicas.as_ref().map_or(1, |(n, _)| *n),
+                budget: std::sync::Mutex::new(Vec::new()),
                 #[cfg(feature = "http")]
                 default_http,
                 closed: AtomicBool::new(false),
@@ -405,6 +413,20 @@ impl Registry {
                 ),
             })
             .collect();
+        for b in pool_core::util::lock(&self.inner.budget).iter() {
+            if b.excess().is_none() {
+                continue;
+            }
+            for p in pools
+                .iter_mut()
+                .filter(|p| b.pools.iter().any(|(name, _)| *name == p.name))
+            {
+                let over = HealthStatus::Degraded {
+                    reason: format!("fleet budget exceeded: {b}"),
+                };
+                p.status = std::mem::replace(&mut p.status, HealthStatus::Healthy).worst(over);
+            }
+        }
         if let Some(p) = self.shared_http() {
             pools.push(PoolHealth::new(
                 DEFAULT_HTTP_NAME,
@@ -446,7 +468,10 @@ impl Registry {
         let results = self
             .on_every_entry(|e| async move { e.prewarm().await })
             .await;
+        let budget = self.read_budget().await;
+        *pool_core::util::lock(&self.inner.budget) = budget.clone();
         PrewarmReport {
+            budget,
             pools: self
                 .inner
                 .entries
@@ -459,6 +484,45 @@ impl Registry {
                 })
                 .collect(),
         }
+    }
+
+    /// The fleet budget per server, as the last [`prewarm`](Self::prewarm)
+    /// read it (empty before): replicas × the connections each replica's
+    /// PostgreSQL and Redis pools may open there, against what the server
+    /// allows. `docs/scaling.md` has the arithmetic.
+    pub fn budget(&self) -> Vec<ServerBudget> {
+        pool_core::util::lock(&self.inner.budget).clone()
+    }
+
+    /// Groups the pools by server and reads each server's limit (through
+    /// the first pool that targets it), unless one is configured.
+    async fn read_budget(&self) -> Vec<ServerBudget> {
+        let slots = self
+            .inner
+            .entries
+            .iter()
+            .filter_map(|e| e.budget.clone().map(|s| (e.name.clone(), e.kind, s)))
+            .collect();
+        let mut out = Vec::new();
+        for (mut b, configured) in budget::group(slots, self.inner.replicas) {
+            b.allowed = match configured {
+                Some(n) => Ok(Allowed {
+                    connections: n,
+                    source: "server_limit (configured)".into(),
+                }),
+                None => {
+                    let first = self.inner.entries.iter().find(|e| {
+                        e.budget.as_ref().is_some_and(|s| s.server == b.server) && e.kind == b.kind
+                    });
+                    match first {
+                        Some(e) => entry::read_limit(e).await,
+                        None => Err("no pool to read it through".into()),
+                    }
+                }
+            };
+            out.push(b);
+        }
+        out
     }
 
     /// Runs `f` on every entry at once (a task each); the results in

@@ -126,6 +126,8 @@ pub struct PoolStats {
 pub struct PrewarmReport {
     /// One entry per pool, in name order.
     pub pools: Vec<Prewarmed>,
+    /// The fleet budget per server (PostgreSQL and Redis pools).
+    pub budget: Vec<super::budget::ServerBudget>,
 }
 
 /// What `prewarm` did to one pool.
@@ -144,6 +146,12 @@ impl PrewarmReport {
     /// `true` when no pool failed.
     pub fn is_ok(&self) -> bool {
         self.pools.iter().all(|p| p.result.is_ok())
+    }
+
+    /// The servers whose fleet budget is exceeded: replicas × connections
+    /// per replica above what the server allows.
+    pub fn over_budget(&self) -> impl Iterator<Item = &super::budget::ServerBudget> {
+        self.budget.iter().filter(|b| b.excess().is_some())
     }
 
     /// The pools that failed, with their errors.
@@ -169,6 +177,14 @@ impl fmt::Display for PrewarmReport {
                 Ok(n) => writeln!(f, "  {:<12} {:<8} ok, {n} open", p.name, p.kind)?,
                 Err(e) => writeln!(f, "  {:<12} {:<8} FAILED: {e}", p.name, p.kind)?,
             }
+        }
+        for b in &self.budget {
+            let verdict = if b.excess().is_some() {
+                "OVER BUDGET"
+            } else {
+                "fleet budget"
+            };
+            writeln!(f, "  {verdict}: {b}")?;
         }
         Ok(())
     }

@@ -226,8 +226,55 @@ impl Collector for Pools {
         )?;
         #[cfg(feature = "http")]
         http_hosts(&self.0, &mut enc)?;
+        fleet_budget(&self.0, &mut enc)?;
         Ok(())
     }
+}
+
+/// The fleet budget per server, as the last prewarm read it: connections
+/// the fleet may open there, and what the server allows (absent while
+/// unknown).
+fn fleet_budget(
+    registry: &Registry,
+    enc: &mut DescriptorEncoder<'_>,
+) -> Result<(), std::fmt::Error> {
+    let budget = registry.budget();
+    if budget.is_empty() {
+        return Ok(());
+    }
+    let labels = |b: &crate::ServerBudget| {
+        let (address, port) = b.server.rsplit_once(':').unwrap_or((&b.server, ""));
+        [
+            ("server_address", address.to_string()),
+            ("server_port", port.to_string()),
+            ("unipool_pool_kind", b.kind.name().to_string()),
+        ]
+    };
+    let mut m = enc.encode_descriptor(
+        "unipool_fleet_connections_planned",
+        "Replicas times the connections each replica's pools may open to the server",
+        None,
+        MetricType::Gauge,
+    )?;
+    for b in &budget {
+        let l = labels(b);
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        gauge(&mut m, &l, b.planned())?;
+    }
+    let mut m = enc.encode_descriptor(
+        "unipool_fleet_connections_allowed",
+        "Connections the server allows (max_connections minus the reserved ones, maxclients, or server_limit)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for b in &budget {
+        if let Ok(a) = &b.allowed {
+            let l = labels(b);
+            let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            gauge(&mut m, &l, a.connections)?;
+        }
+    }
+    Ok(())
 }
 
 enum Value {
