@@ -2,17 +2,17 @@
 //! on WiredTiger storage; no `mongod` is packaged for these machines), each
 //! started as a child on a free port with its own data directory and killed
 //! by pid. `cargo xtask test` installs the server and names its binary in
-//! `UNIPOOL_SECANTUSD`; without it the tests skip loudly (`UNIPOOL_SKIP_MONGO`),
+//! `SECANTUSD_BIN`; without it the tests skip loudly (`UNIPOOL_SKIP_MONGO`),
 //! or, under `CI`, xtask fails first.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The server binary: `UNIPOOL_SECANTUSD`, else the venv `cargo xtask`
+/// The server binary: `SECANTUSD_BIN`, else the venv `cargo xtask`
 /// installs under `target/`.
 fn binary() -> PathBuf {
-    std::env::var_os("UNIPOOL_SECANTUSD")
+    std::env::var_os("SECANTUSD_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))

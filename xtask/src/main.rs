@@ -82,7 +82,7 @@ fn bench(args: &[String]) -> Result<()> {
     // The mongo suite starts its own MongoDB-wire server from this binary.
     match secantus::ensure(&root()) {
         Ok(path) => {
-            cmd.env("UNIPOOL_SECANTUSD", path);
+            cmd.env("SECANTUSD_BIN", path);
         }
         Err(e) if std::env::var_os("CI").is_some() => {
             return Err(format!("the MongoDB-wire server cannot be installed: {e}"))

@@ -2,7 +2,7 @@
 //! `mongod` is packaged for these machines. Installed from PyPI into a venv
 //! under `target/` the first time (about 15 s), then reused. The tests and the
 //! bench start their own servers from it (free port, stopped by pid); this
-//! only tells them where the binary is (`UNIPOOL_SECANTUSD`).
+//! only tells them where the binary is (`SECANTUSD_BIN`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -91,7 +91,7 @@ impl Services {
             None => cmd.env("UNIPOOL_SKIP_REDIS", "1"),
         };
         match &self.secantusd {
-            Some(p) => cmd.env("UNIPOOL_SECANTUSD", p),
+            Some(p) => cmd.env("SECANTUSD_BIN", p),
             None => cmd.env("UNIPOOL_SKIP_MONGO", "1"),
         };
     }

@@ -324,6 +324,23 @@ fn sarif_schema() -> Value {
     serde_json::from_str(&std::fs::read_to_string(found).unwrap()).unwrap()
 }
 
+/// Removes every `pattern` equal to the schema's malformed language pattern;
+/// how many.
+fn drop_malformed_patterns(v: &mut Value) -> usize {
+    const MALFORMED: &str = "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$";
+    match v {
+        Value::Object(map) => {
+            let own = usize::from(map.get("pattern").and_then(Value::as_str) == Some(MALFORMED));
+            if own == 1 {
+                map.remove("pattern");
+            }
+            own + map.values_mut().map(drop_malformed_patterns).sum::<usize>()
+        }
+        Value::Array(items) => items.iter_mut().map(drop_malformed_patterns).sum(),
+        _ => 0,
+    }
+}
+
 #[test]
 fn sarif_output_is_valid_against_the_sarif_2_1_0_schema() {
     let root = codebase("sarif-schema");
@@ -331,7 +348,12 @@ fn sarif_output_is_valid_against_the_sarif_2_1_0_schema() {
     let (code, out, err) = audit(&root, &["--format", "sarif"]);
     assert_eq!(code, 0, "{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
-    let schema = sarif_schema();
+    let mut schema = sarif_schema();
+    // The published schema's pattern for `language` (of runs and tool
+    // components) is not a valid regular expression (`…-[a-zA-Z]{2}]?$`, a
+    // stray `]`), which the draft-7 meta-schema check refuses; the audit sets
+    // no language, so those patterns are dropped rather than guessed at.
+    assert_eq!(drop_malformed_patterns(&mut schema), 2);
     assert_eq!(
         schema["title"],
         "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema"
