@@ -1,5 +1,6 @@
 //! The soak of the reliability suite (issue 24): mixed traffic over a pool of
-//! every kind — PostgreSQL, Redis (both lanes), HTTP, WebSocket, ZeroMQ —
+//! every kind — PostgreSQL, Redis (both lanes), HTTP, WebSocket, ZeroMQ,
+//! MongoDB —
 //! from 16 tasks, each call under a random deadline of 0–20 ms so that many
 //! are cut part-way. Resident memory and open descriptors at the end must be
 //! within 5 % of their level after the warm-up (a third of the run), and
@@ -33,12 +34,14 @@ struct Pools {
     ws_url: String,
     zmq: pool_zmq::ZmqPool,
     zmq_socket: pool_zmq::SocketConfig,
+    mongo: mongodb::Collection<mongodb::bson::Document>,
+    mongo_pool: pool_mongo::MongoPool,
 }
 
 impl Pools {
     /// One call of kind `k`, checked.
     async fn call(&self, k: u64, i: u64) {
-        match k % 6 {
+        match k % 7 {
             0 => {
                 let v = (i % 1_000_000) as i32;
                 let rows = self.pg.query("SELECT $1::int", &[&v]).await.expect("pg");
@@ -78,6 +81,16 @@ impl Pools {
                     .expect("ws");
                 assert_eq!(reply, pool_ws::Message::text(msg));
             }
+            5 => {
+                let id = (i % 100) as i32;
+                let found = self
+                    .mongo
+                    .find_one(mongodb::bson::doc! { "_id": id })
+                    .await
+                    .expect("mongo")
+                    .expect("the document");
+                assert_eq!(found.get_i32("_id").unwrap(), id);
+            }
             _ => {
                 let msg = format!("z{i}").into_bytes();
                 let reply = self
@@ -96,6 +109,7 @@ impl Pools {
             ("redis lease", self.redis.exclusive().stats()),
             ("ws", Pool::stats(&self.ws)),
             ("zmq", Pool::stats(&self.zmq)),
+            ("mongo", self.mongo_pool.stats()),
         ]
     }
 }
@@ -136,7 +150,7 @@ async fn traffic(
 /// cut), so that the two readings compare the same state: how many
 /// connections random cancellations happened to leave open is not a leak.
 async fn fill(pools: &Pools) {
-    for k in 0..6u64 {
+    for k in 0..7u64 {
         let mut set = tokio::task::JoinSet::new();
         for i in 0..TASKS as u64 {
             let pools = pools.clone();
@@ -171,6 +185,7 @@ async fn settle(pools: &Pools) {
 async fn mixed_traffic_with_random_cancellations_keeps_memory_and_descriptors_flat() {
     unipool_tests::require!("postgres");
     unipool_tests::require!("redis");
+    unipool_tests::require!("mongo");
     let secs: u64 = std::env::var("UNIPOOL_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -188,6 +203,21 @@ async fn mixed_traffic_with_random_cancellations_keeps_memory_and_descriptors_fl
     ws_config.pool.max_size = 4;
     let mut zmq_config = pool_zmq::ZmqConfig::default();
     zmq_config.pool.max_size = 4;
+    let mongo_server = unipool_tests::mongo_server::Secantus::start();
+    let mut mongo_config = pool_mongo::MongoConfig::default();
+    mongo_config.pool.max_size = 4;
+    // A checkout the caller abandoned counts as waiting until these pass
+    // (the driver reports nothing): short, so that `settle` sees it end.
+    mongo_config.pool.acquire_timeout = Duration::from_secs(2);
+    mongo_config.pool.connect_timeout = Duration::from_secs(2);
+    let mongo_pool = pool_mongo::MongoPool::new(&mongo_server.url(), mongo_config).unwrap();
+    let mongo = mongo_pool
+        .default_database()
+        .await
+        .unwrap()
+        .collection::<mongodb::bson::Document>("soak");
+    let docs: Vec<_> = (0..100).map(|i| mongodb::bson::doc! { "_id": i }).collect();
+    mongo.insert_many(docs).await.unwrap();
     let pools = Pools {
         pg: ConnectionPool::builder()
             .max_size(4)
@@ -212,6 +242,8 @@ async fn mixed_traffic_with_random_cancellations_keeps_memory_and_descriptors_fl
         ws_url: ws_srv.url("/echo"),
         zmq: pool_zmq::ZmqPool::new(zmq_config).unwrap(),
         zmq_socket: pool_zmq::SocketConfig::connect(pool_zmq::SocketKind::Req, &peer.endpoint),
+        mongo,
+        mongo_pool,
     };
     let (done, cut) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let start = Instant::now();
