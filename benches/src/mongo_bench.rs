@@ -27,7 +27,8 @@ enum Kind {
     PerOperation,
 }
 
-async fn server_connections(admin: &Client) -> Result<i64, String> {
+/// Connections the server has accepted so far (`serverStatus`).
+pub(crate) async fn server_connections(admin: &Client) -> Result<i64, String> {
     let status = admin
         .database("admin")
         .run_command(doc! { "serverStatus": 1 })

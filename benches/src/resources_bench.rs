@@ -1,6 +1,6 @@
 //! `bench resources`: what a process holds — resident memory and open file
 //! descriptors — with a pool against the anti-pattern it replaces, per
-//! protocol (PostgreSQL, Redis, HTTP, WebSocket, ZeroMQ), each client kind in
+//! protocol (PostgreSQL, Redis, HTTP, WebSocket, ZeroMQ, MongoDB), each client kind in
 //! a process of its own (`resources-child`):
 //! 1000 requests from 10 tasks; peak and end (the pool still alive, its
 //! connections idle) memory and descriptors over the process's level before
@@ -280,6 +280,45 @@ async fn workload(proto: &str, client: &str, target: &str) -> (usize, (u64, usiz
             .await;
             (0, end())
         }
+        ("mongo", "unipool") => {
+            use mongodb::bson::{doc, Document};
+            let mut config = pool_mongo::MongoConfig::default();
+            config.pool.max_size = TASKS;
+            let pool = pool_mongo::MongoPool::new(&target, config).expect("pool");
+            let coll = pool
+                .default_database()
+                .await
+                .expect("database")
+                .collection::<Document>("resources");
+            load(move |_| {
+                let coll = coll.clone();
+                async move {
+                    coll.find_one(doc! { "_id": 1 }).await.expect("find_one");
+                }
+            })
+            .await;
+            (0, end())
+        }
+        ("mongo", _) => {
+            use mongodb::bson::{doc, Document};
+            load(move |_| {
+                let uri = target.clone();
+                async move {
+                    // A client per call, shut down after it.
+                    let client = mongodb::Client::with_uri_str(&uri).await.expect("client");
+                    client
+                        .default_database()
+                        .expect("a database in the URI")
+                        .collection::<Document>("resources")
+                        .find_one(doc! { "_id": 1 })
+                        .await
+                        .expect("find_one");
+                    client.shutdown().immediate(true).await;
+                }
+            })
+            .await;
+            (0, end())
+        }
         other => panic!("no workload {other:?}"),
     }
 }
@@ -316,17 +355,38 @@ pub fn run(report: &mut Report) -> Result<(), String> {
     let mut zmq = Server::start_as("zmq-server")?;
     let pg = crate::sql_bench::database_url();
     let redis = crate::redis_bench::redis_url();
+    // The MongoDB-wire server (its own process) and a client of the parent's
+    // that counts the connections it accepted.
+    let rt = crate::report::runtime()?;
+    let mongo = unipool_tests::mongo_server::Secantus::try_start();
+    let mongo_admin = match &mongo {
+        Ok(server) => Some(rt.block_on(async {
+            let client = mongodb::Client::with_uri_str(server.url())
+                .await
+                .map_err(|e| e.to_string())?;
+            client
+                .database("unipool")
+                .collection::<mongodb::bson::Document>("resources")
+                .insert_one(mongodb::bson::doc! { "_id": 1 })
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(client)
+        })?),
+        Err(_) => None,
+    };
     let mut table = format!(
         "## resources\n\n{} requests from {TASKS} tasks per client kind, each kind in a process \
          of its own (servers in others); memory and descriptors above the process's level \
          before the first client: the peak during the load, and at the end with the pool \
          still holding its idle connections (memory read after a malloc_trim); connections \
-         opened per 1000 requests (counted by the server for HTTP, WebSocket and ZeroMQ)\n\n\
+         opened per 1000 requests (counted by the server for HTTP, WebSocket, ZeroMQ and \
+         MongoDB, whose figure includes the driver's monitoring connections)\n\n\
          | protocol | client | peak memory KiB | end memory KiB | peak fds | end fds | \
          connections / 1000 requests |\n|---|---|---:|---:|---:|---:|---:|\n",
         TASKS * PER_TASK
     );
-    let protos: [(&str, String, &[&str]); 5] = [
+    let mongo_url = mongo.as_ref().map(|s| s.url()).unwrap_or_default();
+    let protos: [(&str, String, &[&str]); 6] = [
         ("postgres", pg, &["unipool", "per-call"]),
         ("redis", redis, &["unipool", "per-call"]),
         (
@@ -340,6 +400,7 @@ pub fn run(report: &mut Report) -> Result<(), String> {
             format!("tcp://127.0.0.1:{}", zmq.port),
             &["unipool", "per-call"],
         ),
+        ("mongo", mongo_url, &["unipool", "per-call"]),
     ];
     let mut by: Vec<(String, String, Held)> = Vec::new();
     for (proto, target, clients) in protos {
@@ -351,7 +412,17 @@ pub fn run(report: &mut Report) -> Result<(), String> {
                 "zmq" => Some(&mut zmq),
                 _ => None,
             };
+            if let (Err(e), "mongo") = (&mongo, proto) {
+                let _ = writeln!(table, "| {proto} | {client} | skipped: {e} | | | | |");
+                continue;
+            }
             let before = server.as_mut().map(|s| s.count());
+            let mongo_before = match (&mongo_admin, proto) {
+                (Some(admin), "mongo") => {
+                    Some(rt.block_on(crate::mongo_bench::server_connections(admin))?)
+                }
+                _ => None,
+            };
             let mut h = match measure(proto, client, &target) {
                 Ok(h) => h,
                 Err(e) if matches!(proto, "postgres" | "redis") => {
@@ -362,6 +433,10 @@ pub fn run(report: &mut Report) -> Result<(), String> {
             };
             if let (Some(before), Some(server)) = (before, server) {
                 h.opened = (server.count() - before) as f64;
+            }
+            if let (Some(before), Some(admin)) = (mongo_before, &mongo_admin) {
+                h.opened =
+                    (rt.block_on(crate::mongo_bench::server_connections(admin))? - before) as f64;
             }
             let per_1000 = h.opened * 1000.0 / (TASKS * PER_TASK) as f64;
             let _ = writeln!(
