@@ -411,3 +411,104 @@ async fn every_zeromq_connection_cut_under_100_busy_tasks() {
     assert!(ok_after_cut > 0, "the pool did not recover after the cuts");
     assert_eq!((s.in_use, s.waiting), (0, 0), "{s:?}");
 }
+
+/// A MongoDB pool through the fault proxy to a throwaway SecantusDB server,
+/// with 100 documents `{_id: 0..100}`.
+async fn mongo_through_proxy(
+    max: usize,
+) -> (
+    unipool_tests::mongo_server::Secantus,
+    Proxy,
+    pool_mongo::MongoPool,
+) {
+    let server = unipool_tests::mongo_server::Secantus::start();
+    let direct = mongodb::Client::with_uri_str(server.url()).await.unwrap();
+    let docs: Vec<_> = (0..100).map(|i| mongodb::bson::doc! { "_id": i }).collect();
+    direct
+        .database("unipool")
+        .collection::<mongodb::bson::Document>("faults")
+        .insert_many(docs)
+        .await
+        .unwrap();
+    direct.shutdown().immediate(true).await;
+    let proxy = Proxy::start(addr_of(&server.url())).await;
+    let mut config = pool_mongo::MongoConfig::default();
+    config.pool.max_size = max;
+    config.pool.acquire_timeout = Duration::from_secs(5);
+    config.pool.connect_timeout = Duration::from_secs(1);
+    config.heartbeat_interval = Some(Duration::from_millis(500));
+    config.ping_timeout = Duration::from_secs(1);
+    let pool = pool_mongo::MongoPool::new(&through(&server.url(), &proxy), config).unwrap();
+    (server, proxy, pool)
+}
+
+#[tokio::test]
+async fn a_mongo_server_gone_silent_is_bounded_by_the_ping_timeout() {
+    unipool_tests::require!("mongo");
+    let (_server, proxy, pool) = mongo_through_proxy(2).await;
+    pool.prewarm().await.unwrap();
+    proxy.set_mode(Mode::Blackhole);
+    let start = Instant::now();
+    let e = pool.ping().await.unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "hung for {:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(e, pool_mongo::MongoError::Timeout { op: "ping", .. }),
+        "{e}"
+    );
+    assert!(!pool_core::Health::health(&pool).is_healthy());
+    proxy.set_mode(Mode::Pass);
+    let start = Instant::now();
+    while pool.ping().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "not back");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mongo_connection_cut_under_100_busy_tasks() {
+    unipool_tests::require!("mongo");
+    let (_server, proxy, pool) = mongo_through_proxy(10).await;
+    let coll = pool
+        .default_database()
+        .await
+        .unwrap()
+        .collection::<mongodb::bson::Document>("faults");
+    let busy = Arc::new(Busy::default());
+    cut_under_load(&proxy, busy.clone(), move |busy, i| {
+        let coll = coll.clone();
+        async move {
+            let id = (i % 100) as i32;
+            let ok = match coll.find_one(mongodb::bson::doc! { "_id": id }).await {
+                Ok(found) => {
+                    let got = found.expect("the document").get_i32("_id").unwrap();
+                    assert_eq!(got, id, "a reply went to another caller");
+                    true
+                }
+                Err(_) => false,
+            };
+            busy.done(ok);
+        }
+    })
+    .await;
+    let (ok, ok_after_cut, failed) = busy.report();
+    // The driver checks connections in on its own task: wait for it.
+    let start = Instant::now();
+    let s = loop {
+        let s = pool.stats();
+        if (s.in_use, s.waiting) == (0, 0) || start.elapsed() > Duration::from_secs(10) {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    eprintln!("{ok} ok ({ok_after_cut} after the cuts), {failed} failed; {s:?}");
+    assert!(ok_after_cut > 0, "the pool did not recover after the cuts");
+    assert_eq!((s.in_use, s.waiting), (0, 0), "{s:?}");
+    assert!(s.size <= 10, "{s:?}");
+    assert!(
+        s.closed_broken + s.closed_evicted > 0,
+        "the cut connections were closed: {s:?}"
+    );
+}
