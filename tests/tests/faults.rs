@@ -1,8 +1,10 @@
-//! Faults on real connections, injected by a TCP proxy between the pools and the
-//! machine's real PostgreSQL and Redis: a peer that goes silent (no FIN) during
-//! a check must not hold the slot (sqlx #4349), a refused server fails fast, and
-//! cut connections are replaced — also every connection at once under 100 busy
-//! tasks, with no connection ever held by two of them.
+//! Faults on real connections, injected by a TCP proxy between the pools and
+//! real servers (the machine's PostgreSQL and Redis, in-process HTTP,
+//! WebSocket and ZeroMQ peers, a throwaway MongoDB-wire server): a peer that
+//! goes silent (no FIN) during a check must not hold the slot (sqlx #4349), a
+//! refused server fails fast, and cut connections are replaced — also every
+//! connection at once under 100 busy tasks, with no connection ever held by
+//! two of them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
