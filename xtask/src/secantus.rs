@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::services::ok;
 use crate::Result;
 
 /// The release checked with the official Rust driver on this machine kind.
@@ -25,8 +26,8 @@ pub fn ensure(root: &Path) -> Result<PathBuf> {
         venv.display()
     );
     let _ = std::fs::remove_dir_all(&venv);
-    step(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-    step(Command::new(venv.join("bin").join("pip")).args([
+    ok(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    ok(Command::new(venv.join("bin").join("pip")).args([
         "install",
         "--quiet",
         "--disable-pip-version-check",
@@ -38,16 +39,4 @@ pub fn ensure(root: &Path) -> Result<PathBuf> {
     }
     std::fs::write(&marker, PACKAGE).map_err(|e| e.to_string())?;
     Ok(server)
-}
-
-fn step(cmd: &mut Command) -> Result<()> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }

@@ -150,7 +150,8 @@ fn temp_dir(what: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn ok(cmd: &mut Command) -> Result<()> {
+/// Runs `cmd`; its stderr as the error when it fails.
+pub(crate) fn ok(cmd: &mut Command) -> Result<()> {
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(())

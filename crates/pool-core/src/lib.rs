@@ -69,6 +69,7 @@ pub mod util {
     pub use crate::jitter::{backoff, unit_random};
     pub use crate::lock::{lock, read, write};
     pub use crate::redact::{clip, redact_any_url, redact_url};
+    pub use crate::report::{health_verdict, HEALTH_WINDOW};
 
     /// How many of the engine's locks (every `Mutex` and `RwLock` of
     /// pool-core) the calling thread has taken so far: for tests that pin

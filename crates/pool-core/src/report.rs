@@ -10,7 +10,34 @@ use crate::manager::Manager;
 use crate::stats::Stats;
 
 /// How long a connect failure colours `health()`.
-const HEALTH_WINDOW: Duration = Duration::from_secs(60);
+pub const HEALTH_WINDOW: Duration = Duration::from_secs(60);
+
+/// The verdict of a pool that is open and whose breaker is closed, from its
+/// snapshot and its last connect failure not followed by a success (within
+/// [`HEALTH_WINDOW`]): Unhealthy when that failure left no open connection,
+/// Degraded when some are open or callers wait with every connection in use,
+/// else Healthy. Shared by every pool, engine-built or not (pool-mongo).
+pub fn health_verdict(s: &Stats, failure: Option<String>) -> HealthStatus {
+    if let Some(e) = failure {
+        let reason = format!("cannot connect: {e}");
+        // Connects still in flight to a server that refuses are not
+        // connections: only open ones make the pool merely degraded.
+        return if s.idle + s.in_use == 0 {
+            HealthStatus::Unhealthy { reason }
+        } else {
+            HealthStatus::Degraded { reason }
+        };
+    }
+    if s.waiting > 0 && s.idle == 0 && s.size >= s.max_size {
+        return HealthStatus::Degraded {
+            reason: format!(
+                "saturated: {} waiting, all {} connections in use",
+                s.waiting, s.max_size
+            ),
+        };
+    }
+    HealthStatus::Healthy
+}
 
 impl<M: Manager> Inner<M> {
     pub(crate) fn stats(&self) -> Stats {
@@ -58,24 +85,6 @@ impl<M: Manager> Inner<M> {
                 _ => None,
             }
         };
-        if let Some(e) = recent_failure {
-            let reason = format!("cannot connect: {e}");
-            // Connects still in flight to a server that refuses are not
-            // connections: only open ones make the pool merely degraded.
-            return if s.idle + s.in_use == 0 {
-                HealthStatus::Unhealthy { reason }
-            } else {
-                HealthStatus::Degraded { reason }
-            };
-        }
-        if s.waiting > 0 && s.idle == 0 && s.size >= s.max_size {
-            return HealthStatus::Degraded {
-                reason: format!(
-                    "saturated: {} waiting, all {} connections in use",
-                    s.waiting, s.max_size
-                ),
-            };
-        }
-        HealthStatus::Healthy
+        health_verdict(&s, recent_failure)
     }
 }

@@ -250,24 +250,7 @@ impl MongoPool {
                 reason: "pool is closed".into(),
             };
         }
-        let s = self.stats();
-        if let Some(e) = self.inner.tracker.recent_failure() {
-            let reason = format!("cannot reach the server: {e}");
-            return if s.idle + s.in_use == 0 {
-                HealthStatus::Unhealthy { reason }
-            } else {
-                HealthStatus::Degraded { reason }
-            };
-        }
-        if s.waiting > 0 && s.idle == 0 && s.size >= s.max_size {
-            return HealthStatus::Degraded {
-                reason: format!(
-                    "saturated: {} waiting, all {} connections in use",
-                    s.waiting, s.max_size
-                ),
-            };
-        }
-        HealthStatus::Healthy
+        pool_core::util::health_verdict(&self.stats(), self.inner.tracker.recent_failure())
     }
 }
 

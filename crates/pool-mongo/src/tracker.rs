@@ -16,11 +16,8 @@ use mongodb::error::{Error, ErrorKind};
 use mongodb::event::cmap::{CmapEvent, ConnectionCheckoutFailedReason, ConnectionClosedReason};
 use mongodb::event::sdam::SdamEvent;
 use mongodb::options::ServerAddress;
-use pool_core::util::lock;
+use pool_core::util::{lock, HEALTH_WINDOW};
 use pool_core::{CloseReason, Event, FailureKind, Observer, Stats, Timing};
-
-/// How long a failure colours `health()` (as for engine pools).
-const HEALTH_WINDOW: Duration = Duration::from_secs(60);
 
 /// One driver connection, keyed by its server and id.
 #[derive(Debug, Clone, Copy)]
