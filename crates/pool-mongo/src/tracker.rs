@@ -47,9 +47,6 @@ struct State {
     stats: Stats,
     last_error: Option<(Instant, String)>,
     last_ok: Option<Instant>,
-    /// Checkouts that failed on a connection error (not counted as failed
-    /// connects: the connect's own close event is).
-    checkout_errors: u64,
 }
 
 /// A checkout in progress.
@@ -210,7 +207,8 @@ impl Tracker {
                     s.stats.timeouts += 1;
                     return Some(Event::TimedOut { waited: e.duration });
                 }
-                s.checkout_errors += 1;
+                // A connection error: counted by the failed connect's own
+                // close event, not twice.
             }
             CmapEvent::ConnectionCheckedOut(e) => {
                 let now = Instant::now();
