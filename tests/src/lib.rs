@@ -5,6 +5,7 @@
 pub mod http_server;
 pub mod mongo_server;
 pub mod pg;
+pub mod pgbouncer;
 pub mod proxy;
 pub mod redis_server;
 pub mod ws_server;

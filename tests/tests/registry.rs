@@ -338,6 +338,18 @@ async fn every_bad_input_names_its_file_or_variable_and_value() {
             "svc.toml: [pools.main] recycle: invalid value \"sometimes\" for `recycle`: expected `fast`, `verified` or `clean`",
         ),
         (
+            "[pools.main]\nurl = \"postgres://h/db\"\npgbouncer = \"maybe\"\n",
+            "svc.toml: [pools.main] pgbouncer: invalid value \"maybe\" for `pgbouncer`: expected `true` or `false`",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db?pgbouncer=true\"\nrecycle = \"clean\"\n",
+            "`recycle = clean` sends DISCARD ALL, which PgBouncer in transaction mode",
+        ),
+        (
+            "[pools.main]\nurl = \"postgres://h/db?pgbouncer=sure\"\n",
+            "pgbouncer=sure is not `true` or `false`",
+        ),
+        (
             "[pools.docs]\nurl = \"mongodb://h/db\"\nmax_lifetime = \"1h\"\n",
             "svc.toml: [pools.docs] max_lifetime: `max_lifetime` does not apply to a mongo pool",
         ),

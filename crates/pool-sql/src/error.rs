@@ -29,6 +29,17 @@ pub enum DbError {
     Task(String),
 }
 
+/// A named prepared statement missing (26000) or already there (42P05): what
+/// the statement cache meets when PgBouncer in transaction mode hands the next
+/// transaction to another server connection.
+#[cfg(feature = "postgres")]
+const PGBOUNCER_SYMPTOMS: [&str; 2] = ["26000", "42P05"];
+
+#[cfg(feature = "postgres")]
+const PGBOUNCER_HINT: &str = "; if this server is reached through PgBouncer in transaction mode, \
+     set `pgbouncer = true` (PgManager::pgbouncer, or `?pgbouncer=true` in the URL): \
+     named prepared statements do not outlive a transaction there";
+
 /// What tokio-postgres keeps one level down: its own `Display` says only
 /// `db error` or `error connecting to server`.
 #[cfg(feature = "postgres")]
@@ -52,6 +63,9 @@ impl std::fmt::Display for PgCause<'_> {
         }
         if let Some(hint) = db.hint() {
             write!(f, "; hint: {hint}")?;
+        }
+        if PGBOUNCER_SYMPTOMS.contains(&db.code().code()) {
+            f.write_str(PGBOUNCER_HINT)?;
         }
         Ok(())
     }

@@ -4,10 +4,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 use pool_core::ConnectionPool;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 
-use super::PgManager;
+use super::{unnamed, PgManager};
 use crate::catch_unwind::CatchUnwind;
 use crate::error::SqlError;
 
@@ -15,7 +15,9 @@ use crate::error::SqlError;
 pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T, SqlError>> + Send + 't>>;
 
 /// Helpers on a [`PgPool`](super::PgPool). Each checks out a connection, uses the
-/// connection's prepared-statement cache, and returns the connection.
+/// connection's prepared-statement cache, and returns the connection. Behind
+/// PgBouncer in transaction mode ([`PgManager::pgbouncer`]) they use no named
+/// statement that outlives a transaction instead.
 pub trait PgPoolExt {
     /// Runs a query and returns its rows.
     ///
@@ -26,6 +28,28 @@ pub trait PgPoolExt {
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, SqlError>> + Send;
+
+    /// Runs a query whose parameter types are given, as one round trip with an
+    /// unnamed statement: nothing is prepared or cached, so it is the fastest
+    /// path behind PgBouncer in transaction mode, and works the same anywhere.
+    ///
+    /// ```no_run
+    /// # use pool_sql::{PgPool, PgPoolExt, SqlError};
+    /// # use tokio_postgres::types::Type;
+    /// # async fn demo(pool: PgPool) -> Result<(), SqlError> {
+    /// let rows = pool.query_typed("SELECT $1::int4 + 1", &[(&41i32, Type::INT4)]).await?;
+    /// assert_eq!(rows[0].get::<_, i32>(0), 42);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`query`](Self::query); a value that does not fit its type fails
+    /// before anything is sent.
+    fn query_typed(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
     ) -> impl Future<Output = Result<Vec<Row>, SqlError>> + Send;
 
     /// Runs a statement and returns the number of rows affected.
@@ -77,12 +101,27 @@ pub trait PgPoolExt {
 impl PgPoolExt for ConnectionPool<PgManager> {
     async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, SqlError> {
         let mut conn = self.get().await?;
+        if conn.transaction_pooling() {
+            return unnamed::query(&mut conn, sql, params).await;
+        }
         let stmt = conn.prepare_cached(sql).await?;
         Ok(conn.query(&stmt, params).await?)
     }
 
+    async fn query_typed(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, SqlError> {
+        let conn = self.get().await?;
+        Ok(conn.query_typed(sql, params).await?)
+    }
+
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, SqlError> {
         let mut conn = self.get().await?;
+        if conn.transaction_pooling() {
+            return unnamed::execute(&mut conn, sql, params).await;
+        }
         let stmt = conn.prepare_cached(sql).await?;
         Ok(conn.execute(&stmt, params).await?)
     }
@@ -93,20 +132,32 @@ impl PgPoolExt for ConnectionPool<PgManager> {
         batch: &[&[&(dyn ToSql + Sync)]],
     ) -> Result<u64, SqlError> {
         let mut conn = self.get().await?;
-        let stmt = conn.prepare_cached(sql).await?;
+        let cached = if conn.transaction_pooling() {
+            None
+        } else {
+            Some(conn.prepare_cached(sql).await?)
+        };
         conn.set_dirty(true);
         let tx = conn.client_mut().transaction().await?;
+        // Behind PgBouncer, prepared inside the transaction and closed (dropped)
+        // before it ends.
+        let stmt = match cached {
+            Some(stmt) => stmt,
+            None => tx.prepare(sql).await?,
+        };
         let mut total = 0;
         for params in batch {
             match tx.execute(&stmt, params).await {
                 Ok(n) => total += n,
                 Err(e) => {
+                    drop(stmt);
                     tx.rollback().await?;
                     conn.set_dirty(false);
                     return Err(e.into());
                 }
             }
         }
+        drop(stmt);
         tx.commit().await?;
         conn.set_dirty(false);
         Ok(total)

@@ -50,6 +50,9 @@ pub struct PgManager {
     config: tokio_postgres::Config,
     tls: Tls,
     policy: RecyclePolicy,
+    /// Behind a transaction-pooling PgBouncer: no session state (see
+    /// [`PgManager::pgbouncer`]).
+    transaction_pooling: bool,
     /// Read on every connect when set (credential rotation).
     password: Option<PasswordProvider>,
     /// The URL with its password redacted, for logs and `Debug`.
@@ -72,6 +75,7 @@ type StatementMap = HashMap<String, Statement, foldhash::fast::RandomState>;
 pub struct PgConnection {
     client: Client,
     statements: StatementMap,
+    transaction_pooling: bool,
     driver: JoinHandle<()>,
 }
 
@@ -95,6 +99,12 @@ impl PgConnection {
     /// The client and the statement cache, for a transaction that needs both.
     pub(crate) fn client_mut(&mut self) -> &mut Client {
         &mut self.client
+    }
+
+    /// Whether this connection goes through a transaction-pooling PgBouncer
+    /// ([`PgManager::pgbouncer`]): the helpers then keep no session state.
+    pub fn transaction_pooling(&self) -> bool {
+        self.transaction_pooling
     }
 }
 
@@ -124,6 +134,7 @@ impl fmt::Debug for PgConnection {
         f.debug_struct("PgConnection")
             .field("closed", &self.client.is_closed())
             .field("cached_statements", &self.statements.len())
+            .field("transaction_pooling", &self.transaction_pooling)
             .finish()
     }
 }
@@ -146,18 +157,32 @@ impl PgManager {
         }
         // tokio-postgres knows disable/prefer/require only: take `sslmode` out and
         // decide TLS here.
+        // `pgbouncer` is ours (the name Prisma and others use), not libpq's.
         let mut sslmode = None;
+        let mut pgbouncer = None;
         let rest: Vec<(String, String)> = parsed
             .query_pairs()
-            .filter_map(|(k, v)| {
-                if k == "sslmode" {
+            .filter_map(|(k, v)| match &*k {
+                "sslmode" => {
                     sslmode = Some(v.into_owned());
                     None
-                } else {
-                    Some((k.into_owned(), v.into_owned()))
                 }
+                "pgbouncer" => {
+                    pgbouncer = Some(v.into_owned());
+                    None
+                }
+                _ => Some((k.into_owned(), v.into_owned())),
             })
             .collect();
+        let transaction_pooling = match pgbouncer.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(SqlError::Config(format!(
+                    "{display}: pgbouncer={other} is not `true` or `false`"
+                )))
+            }
+        };
         parsed.set_query(None);
         if !rest.is_empty() {
             parsed.query_pairs_mut().extend_pairs(rest);
@@ -187,6 +212,7 @@ impl PgManager {
             config,
             tls,
             policy: RecyclePolicy::Fast,
+            transaction_pooling,
             password: None,
             display,
         })
@@ -205,6 +231,7 @@ impl PgManager {
             config,
             tls: Tls::None,
             policy: RecyclePolicy::Fast,
+            transaction_pooling: false,
             password: None,
             display,
         }
@@ -220,6 +247,26 @@ impl PgManager {
     ) -> Self {
         self.password = Some(std::sync::Arc::new(provider));
         self
+    }
+
+    /// For a server reached through PgBouncer in transaction mode (default
+    /// `false`; `?pgbouncer=true` in the URL sets it too). PgBouncer hands each
+    /// transaction to whichever server connection is free, so nothing may outlive
+    /// one: the helpers then use no named prepared statements (a query without
+    /// parameters is one unnamed round trip; one with parameters is prepared and
+    /// run inside its own transaction; `query_typed` is one round trip either
+    /// way), `DISCARD ALL` is never sent (`RecyclePolicy::Clean` acts as
+    /// `Verified`), and `SET` belongs inside a transaction (`SET LOCAL`).
+    /// Without it, the statement cache fails there with SQLSTATE 26000, whose
+    /// message points to this setting. docs/sql.md says what it costs.
+    pub fn pgbouncer(mut self, on: bool) -> Self {
+        self.transaction_pooling = on;
+        self
+    }
+
+    /// Whether [`pgbouncer`](Self::pgbouncer) is set.
+    pub fn is_pgbouncer(&self) -> bool {
+        self.transaction_pooling
     }
 
     /// Sets the recycle policy (default [`RecyclePolicy::Fast`]).
@@ -240,6 +287,7 @@ impl fmt::Debug for PgManager {
             .field("url", &self.display)
             .field("tls", &matches!(self.tls, Tls::Rustls(_)))
             .field("policy", &self.policy)
+            .field("pgbouncer", &self.transaction_pooling)
             .field("password_provider", &self.password.is_some())
             .finish()
     }
@@ -273,6 +321,7 @@ impl Manager for PgManager {
         Ok(PgConnection {
             client,
             statements: StatementMap::default(),
+            transaction_pooling: self.transaction_pooling,
             driver,
         })
     }
@@ -287,7 +336,14 @@ impl Manager for PgManager {
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), DbError> {
-        match self.policy {
+        // Behind a transaction-pooling PgBouncer, DISCARD ALL would run on
+        // whichever server connection is free and reset another client's
+        // state: checking for an open transaction is what is left.
+        let policy = match self.policy {
+            RecyclePolicy::Clean if self.transaction_pooling => RecyclePolicy::Verified,
+            p => p,
+        };
+        match policy {
             RecyclePolicy::Fast => Ok(()),
             RecyclePolicy::Verified => {
                 // Simple protocol on purpose: one Query message, so outside a

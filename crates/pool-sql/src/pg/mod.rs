@@ -3,6 +3,7 @@
 mod helpers;
 mod manager;
 mod tls;
+mod unnamed;
 
 pub use helpers::PgPoolExt;
 pub use manager::{PasswordProvider, PgConnection, PgManager, RecyclePolicy};

@@ -231,6 +231,13 @@ pub(crate) async fn read_limit(entry: &Entry) -> Result<super::budget::Allowed, 
         #[cfg(feature = "postgres")]
         Handle::Postgres(p) => {
             use pool_sql::PgPoolExt;
+            if p.manager().is_pgbouncer() {
+                // SHOW would answer for the PostgreSQL behind it; the limit that
+                // counts here is PgBouncer's own, which only its admin console has.
+                return Err(
+                    "behind PgBouncer, its max_client_conn is the limit: set `server_limit`".into(),
+                );
+            }
             let show = |name: &'static str| async move {
                 let rows = p
                     .query(&format!("SHOW {name}"), &[])
@@ -343,9 +350,23 @@ fn build_postgres(
         "clean" => Ok(RecyclePolicy::Clean),
         _ => Err("expected `fast`, `verified` or `clean`".to_string()),
     })?;
-    let manager = pool_sql::PgManager::from_url(&spec.url)
+    let mut manager = pool_sql::PgManager::from_url(&spec.url)
         .map_err(|e| pool_error(spec, e))?
         .recycle_policy(recycle.unwrap_or_default());
+    if let Some(on) = spec.parsed("pgbouncer", super::spec::parse::boolean)? {
+        manager = manager.pgbouncer(on);
+    }
+    if manager.is_pgbouncer() && recycle == Some(RecyclePolicy::Clean) {
+        return Err(pool_error(
+            spec,
+            pool_sql::SqlError::Config(
+                "`recycle = clean` sends DISCARD ALL, which PgBouncer in transaction mode \
+                 (`pgbouncer = true`) runs on another client's server connection: use \
+                 `verified`"
+                    .into(),
+            ),
+        ));
+    }
     observed(pool_core::Builder::from_config(engine), observer)
         .name(spec.name.clone())
         .build(manager)

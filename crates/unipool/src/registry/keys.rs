@@ -60,6 +60,12 @@ pub(crate) const KEYS: &[Key] = &[
         "fast",
         "`fast` / `verified` / `clean`",
     ),
+    key(
+        "pgbouncer",
+        &[Kind::Postgres],
+        "false",
+        "`true` / `false` (also `?pgbouncer=true` in the URL)",
+    ),
     key("busy_timeout", &[Kind::Sqlite], "5s", "duration"),
     key("wal", &[Kind::Sqlite], "true", "`true` / `false`"),
     key(
