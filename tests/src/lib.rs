@@ -7,6 +7,7 @@ pub mod mongo_server;
 pub mod pg;
 pub mod pgbouncer;
 pub mod proxy;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod ws_server;
 pub mod zmq_peer;

@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cluster;
 mod config;
 mod error;
 mod lease;
@@ -32,6 +33,7 @@ mod manager;
 mod pool;
 mod shared;
 
+pub use cluster::{ClusterPool, SharedClusterConnection};
 pub use config::{PasswordSource, RedisConfig};
 pub use error::RedisPoolError;
 pub use lease::Lease;

@@ -1,0 +1,224 @@
+//! pool-redis's `ClusterPool` against real local Redis Clusters
+//! (`redis-server --cluster-enabled yes` nodes joined by `redis-cli --cluster
+//! create`): keys across slots, leases on a key's node, and a failover.
+
+use std::time::{Duration, Instant};
+
+use pool_core::{Health, PoolConfig};
+use pool_redis::redis::{self, Value};
+use pool_redis::{ClusterPool, RedisConfig};
+use unipool_tests::redis_cluster::ThrowawayCluster;
+
+fn config(command_timeout: Duration) -> RedisConfig {
+    RedisConfig {
+        shared_connections: 2,
+        command_timeout,
+        pool: PoolConfig {
+            max_size: 4,
+            acquire_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(2),
+            ..PoolConfig::default()
+        },
+        ..RedisConfig::default()
+    }
+}
+
+fn dbsize(port: u16) -> usize {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "DBSIZE"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn keys_across_slots_and_leases_on_the_owning_node() {
+    let cluster = ThrowawayCluster::start(3, 0, Duration::from_millis(2000));
+    let pool = ClusterPool::connect(&cluster.url(), config(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(pool.primaries().len(), 3, "{pool:?}");
+
+    // Through the shared lane, on whichever node owns each key.
+    for i in 0..300 {
+        pool.cmd::<()>(redis::cmd("SET").arg(format!("k{i}")).arg(i))
+            .await
+            .unwrap();
+    }
+    for i in (0..300).step_by(7) {
+        let v: i64 = pool
+            .cmd(redis::cmd("GET").arg(format!("k{i}")))
+            .await
+            .unwrap();
+        assert_eq!(v, i);
+    }
+    for n in &cluster.nodes {
+        assert!(dbsize(n.port) > 50, "node {} holds too few keys", n.port);
+    }
+    // A pipeline on one slot (hash tag).
+    let (a, b): (i64, i64) = pool
+        .pipe(
+            redis::pipe()
+                .cmd("INCR")
+                .arg("{user7}.visits")
+                .cmd("INCRBY")
+                .arg("{user7}.points")
+                .arg(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!((a, b), (1, 5));
+
+    // A lease talks to the key's own primary: a command on any other node
+    // would answer MOVED.
+    for i in 0..30 {
+        let key = format!("k{i}");
+        let mut lease = pool.lease(&key).await.unwrap();
+        let v: i64 = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut lease)
+            .await
+            .unwrap();
+        assert_eq!(v, i);
+    }
+    // WATCH/MULTI/EXEC on one slot: applied when nothing interferes, and
+    // aborted (nil) when the shared lane changes the watched key meanwhile.
+    let mut lease = pool.lease("acct").await.unwrap();
+    redis::cmd("SET")
+        .arg("acct")
+        .arg(10)
+        .query_async::<()>(&mut lease)
+        .await
+        .unwrap();
+    redis::cmd("WATCH")
+        .arg("acct")
+        .query_async::<()>(&mut lease)
+        .await
+        .unwrap();
+    let applied: Value = redis::pipe()
+        .atomic()
+        .cmd("INCRBY")
+        .arg("acct")
+        .arg(5)
+        .query_async(&mut lease)
+        .await
+        .unwrap();
+    assert_eq!(applied, Value::Array(vec![Value::Int(15)]));
+    redis::cmd("WATCH")
+        .arg("acct")
+        .query_async::<()>(&mut lease)
+        .await
+        .unwrap();
+    pool.cmd::<()>(redis::cmd("SET").arg("acct").arg(100))
+        .await
+        .unwrap();
+    let aborted: Value = redis::pipe()
+        .atomic()
+        .cmd("INCRBY")
+        .arg("acct")
+        .arg(5)
+        .query_async(&mut lease)
+        .await
+        .unwrap();
+    assert_eq!(aborted, Value::Nil);
+    drop(lease);
+    let v: i64 = pool.cmd(redis::cmd("GET").arg("acct")).await.unwrap();
+    assert_eq!(v, 100);
+
+    // Stats per node, and the whole.
+    let nodes = pool.node_stats();
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert!(nodes.iter().all(|(_, s)| s.acquired_total > 0), "{nodes:?}");
+    let shared = pool.shared_stats();
+    assert_eq!(shared.errors, 0, "{shared:?}");
+    assert!(shared.requests >= 300, "{shared:?}");
+    assert!(pool.probe(Duration::from_secs(2)).await.is_healthy());
+}
+
+#[tokio::test]
+async fn a_killed_primary_is_followed_through_the_failover_and_no_call_hangs() {
+    let mut cluster = ThrowawayCluster::start(3, 1, Duration::from_millis(1000));
+    let timeout = Duration::from_secs(2);
+    let pool = ClusterPool::connect(&cluster.url(), config(timeout))
+        .await
+        .unwrap();
+    let key = "{failover}";
+    pool.cmd::<()>(redis::cmd("SET").arg(key).arg(1))
+        .await
+        .unwrap();
+    // Let the replica have the key before its primary dies.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let victim = cluster.primary_of(key);
+    drop(pool.lease(key).await.unwrap());
+
+    cluster.kill(victim);
+    let killed = Instant::now();
+    let mut longest = Duration::ZERO;
+    let mut failures = 0;
+    let recovered = loop {
+        let start = Instant::now();
+        let r: Result<i64, _> = pool.cmd(redis::cmd("INCR").arg(key)).await;
+        let took = start.elapsed();
+        longest = longest.max(took);
+        assert!(
+            took <= timeout + Duration::from_millis(500),
+            "a call took {took:?} with a command_timeout of {timeout:?}"
+        );
+        match r {
+            Ok(_) => {
+                if failures > 0 || killed.elapsed() > Duration::from_secs(1) {
+                    break killed.elapsed();
+                }
+            }
+            Err(_) => failures += 1,
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the pool never followed the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    cluster.wait_for_failover(victim);
+    // The key survived on the promoted replica, and a lease finds it there
+    // (the slot map is read again when the old primary refuses).
+    let v: i64 = pool.cmd(redis::cmd("GET").arg(key)).await.unwrap();
+    assert!(v >= 2, "{v}");
+    let mut lease = pool.lease(key).await.unwrap();
+    let w: i64 = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut lease)
+        .await
+        .unwrap();
+    assert_eq!(w, v);
+    assert!(!pool.primaries().contains(&format!("127.0.0.1:{victim}")));
+    eprintln!(
+        "failover: served again {recovered:?} after the kill; {failures} failed calls; longest call {longest:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_or_a_bad_url_fails_at_once_with_the_cause() {
+    let port = unipool_tests::free_port();
+    let start = Instant::now();
+    let e = ClusterPool::connect(
+        &format!("redis+cluster://:s3cret@127.0.0.1:{port}"),
+        config(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    let text = e.to_string();
+    assert!(!text.contains("s3cret"), "{text}");
+    let e = ClusterPool::connect("redis+cluster://:s3cret@a:7000,b:x", RedisConfig::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("invalid port \"x\"") && !e.contains("s3cret"),
+        "{e}"
+    );
+}
