@@ -338,6 +338,10 @@ async fn every_bad_input_names_its_file_or_variable_and_value() {
             "svc.toml: [pools.main] recycle: invalid value \"sometimes\" for `recycle`: expected `fast`, `verified` or `clean`",
         ),
         (
+            "[pools.cache]\nurl = \"redis+cluster://:pw@h1:7000,h2:7000\"\n",
+            "svc.toml: [pools.cache] url: the Registry does not build Redis Cluster pools yet: use pool_redis::ClusterPool",
+        ),
+        (
             "[pools.main]\nurl = \"postgres://h/db\"\npgbouncer = \"maybe\"\n",
             "svc.toml: [pools.main] pgbouncer: invalid value \"maybe\" for `pgbouncer`: expected `true` or `false`",
         ),

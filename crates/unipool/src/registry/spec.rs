@@ -64,6 +64,13 @@ impl RegistryConfig {
             });
         };
         let url = url_setting.text()?.trim().to_string();
+        if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
+            return Err(url_setting.error(
+                "the Registry does not build Redis Cluster pools yet: use \
+                 pool_redis::ClusterPool (docs/redis.md, \"Redis Cluster\")"
+                    .to_string(),
+            ));
+        }
         let scheme = match url::Url::parse(&url) {
             Ok(u) => u.scheme().to_string(),
             // A MongoDB connection string may list several hosts
