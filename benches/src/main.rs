@@ -13,6 +13,7 @@ mod redis_bench;
 mod report;
 mod resources_bench;
 mod results;
+mod scale_bench;
 mod sql_bench;
 mod telemetry_bench;
 mod ws_bench;
@@ -109,8 +110,15 @@ fn main() -> ExitCode {
     } else {
         suites
     };
-    if let Some(bad) = suites.iter().find(|s| !SUITES.contains(s)) {
-        eprintln!("unknown bench suite `{bad}` (known: {})", SUITES.join(", "));
+    if let Some(bad) = suites
+        .iter()
+        .find(|s| !SUITES.contains(s) && !OPT_IN.contains(s))
+    {
+        eprintln!(
+            "unknown bench suite `{bad}` (known: {}, {})",
+            SUITES.join(", "),
+            OPT_IN.join(", ")
+        );
         return ExitCode::FAILURE;
     }
     let mut report = report::Report::new(effort, suites.iter().map(|s| s.to_string()).collect());
@@ -125,6 +133,7 @@ fn main() -> ExitCode {
             "zmq" => zmq_bench::run(&mut report),
             "mongo" => mongo_bench::run(&mut report),
             "resources" => resources_bench::run(&mut report),
+            "scale" => scale_bench::run(&mut report),
             _ => telemetry_bench::run(&mut report),
         };
         report.end(result.err());
@@ -139,6 +148,10 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     }
 }
+
+/// Suites run only when named: `scale` starts its own PostgreSQL, PgBouncer
+/// and Redis Cluster and takes a minute on its own.
+const OPT_IN: &[&str] = &["scale"];
 
 /// Every suite, in the order a default run takes them.
 const SUITES: &[&str] = &[

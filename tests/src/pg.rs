@@ -18,6 +18,8 @@ pub struct ThrowawayPg {
     pub port: u16,
     /// The `postgres` user's password when started with one.
     pub password: Option<String>,
+    /// The server's `max_connections`.
+    pub max_connections: u32,
 }
 
 fn bin(name: &str) -> PathBuf {
@@ -54,6 +56,12 @@ impl ThrowawayPg {
     /// Initialises and starts a cluster. With `password`, every login needs it
     /// (scram-sha-256); without, trust.
     pub fn start(password: Option<&str>) -> ThrowawayPg {
+        Self::start_with(password, 40)
+    }
+
+    /// As [`start`](Self::start), with `max_connections` (3 of them are
+    /// reserved for superusers, PostgreSQL's default).
+    pub fn start_with(password: Option<&str>, max_connections: u32) -> ThrowawayPg {
         let dir = crate::temp_dir("pg");
         run({
             let mut c = Command::new("chown");
@@ -85,6 +93,7 @@ impl ThrowawayPg {
             dir,
             port: crate::free_port(),
             password: password.map(str::to_string),
+            max_connections,
         };
         pg.start_again();
         pg
@@ -101,9 +110,10 @@ impl ThrowawayPg {
             .arg(self.data())
             .arg("-o")
             .arg(format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=40",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections={}",
                 self.port,
-                self.dir.display()
+                self.dir.display(),
+                self.max_connections
             ))
             .arg("-l")
             .arg(self.dir.join("log"))

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use pool_core::Manager;
 use tokio::task::JoinHandle;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -71,10 +72,17 @@ const STATEMENT_CACHE: usize = 256;
 /// the cache's bound caps what colliding keys could cost.
 type StatementMap = HashMap<String, Statement, foldhash::fast::RandomState>;
 
+/// The parameter-type cache of the statement-free path, bounded as the
+/// statement cache.
+type ParamTypeMap = HashMap<String, Vec<Type>, foldhash::fast::RandomState>;
+
 /// A pooled PostgreSQL connection: derefs to the tokio-postgres `Client`.
 pub struct PgConnection {
     client: Client,
     statements: StatementMap,
+    /// Behind PgBouncer: the parameter types of each SQL text, learnt once
+    /// inside a transaction, so that later calls are one unnamed round trip.
+    param_types: ParamTypeMap,
     transaction_pooling: bool,
     driver: JoinHandle<()>,
 }
@@ -99,6 +107,19 @@ impl PgConnection {
     /// The client and the statement cache, for a transaction that needs both.
     pub(crate) fn client_mut(&mut self) -> &mut Client {
         &mut self.client
+    }
+
+    /// The parameter types learnt for `sql` (statement-free path).
+    pub(crate) fn param_types(&self, sql: &str) -> Option<&[Type]> {
+        self.param_types.get(sql).map(Vec::as_slice)
+    }
+
+    /// Remembers `sql`'s parameter types (statement-free path).
+    pub(crate) fn learn_param_types(&mut self, sql: &str, types: Vec<Type>) {
+        if self.param_types.len() >= STATEMENT_CACHE {
+            self.param_types.clear();
+        }
+        self.param_types.insert(sql.to_string(), types);
     }
 
     /// Whether this connection goes through a transaction-pooling PgBouncer
@@ -321,6 +342,7 @@ impl Manager for PgManager {
         Ok(PgConnection {
             client,
             statements: StatementMap::default(),
+            param_types: ParamTypeMap::default(),
             transaction_pooling: self.transaction_pooling,
             driver,
         })
