@@ -25,6 +25,7 @@ fn expected(suite: &str, effort: Effort) -> u64 {
         "http" => 25,
         "ws" | "zmq" | "resources" => 6,
         "mongo" => 15,
+        "scale" => 75,
         "telemetry" => 1,
         _ => 30,
     };

@@ -273,10 +273,10 @@ impl PgManager {
     /// For a server reached through PgBouncer in transaction mode (default
     /// `false`; `?pgbouncer=true` in the URL sets it too). PgBouncer hands each
     /// transaction to whichever server connection is free, so nothing may outlive
-    /// one: the helpers then use no named prepared statements (a query without
-    /// parameters is one unnamed round trip; one with parameters is prepared and
-    /// run inside its own transaction; `query_typed` is one round trip either
-    /// way), `DISCARD ALL` is never sent (`RecyclePolicy::Clean` acts as
+    /// one: the helpers then use unnamed statements, one round trip each (the
+    /// first call of an SQL text with parameters on a connection learns their
+    /// types inside a transaction of its own), `DISCARD ALL` is never sent
+    /// (`RecyclePolicy::Clean` acts as
     /// `Verified`), and `SET` belongs inside a transaction (`SET LOCAL`).
     /// Without it, the statement cache fails there with SQLSTATE 26000, whose
     /// message points to this setting. docs/sql.md says what it costs.
