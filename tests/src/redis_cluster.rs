@@ -36,12 +36,21 @@ impl ThrowawayCluster {
     /// replica takes over.
     pub fn start(primaries: usize, replicas: usize, node_timeout: Duration) -> ThrowawayCluster {
         let dir = crate::temp_dir("redis-cluster");
+        let count = primaries * (1 + replicas);
+        // Every port held at once while choosing, so that no two are the
+        // same. The cluster bus defaults to port + 10000, which may be taken
+        // or past 65535: each node gets a free bus port of its own.
+        let held: Vec<std::net::TcpListener> = (0..2 * count)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+            .collect();
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().expect("bound").port())
+            .collect();
+        drop(held);
         let mut nodes = Vec::new();
-        for _ in 0..primaries * (1 + replicas) {
-            let port = crate::free_port();
-            // The cluster bus defaults to port + 10000, which may be taken or
-            // past 65535: give it a free port of its own.
-            let bus = crate::free_port();
+        for pair in ports.chunks(2) {
+            let (port, bus) = (pair[0], pair[1]);
             let node_dir = dir.join(port.to_string());
             std::fs::create_dir_all(&node_dir).expect("node dir");
             let child = Command::new("redis-server")
@@ -95,13 +104,18 @@ impl ThrowawayCluster {
         );
         let total = cluster.nodes.len();
         for n in &cluster.nodes {
+            let mut last = String::new();
             cluster.wait_for(
                 || {
-                    let info = cli(n.port, &["CLUSTER", "INFO"]);
-                    info.contains("cluster_state:ok")
-                        && info.contains(&format!("cluster_known_nodes:{total}"))
+                    last = cli(n.port, &["CLUSTER", "INFO"]);
+                    last.contains("cluster_state:ok")
+                        && last.contains(&format!("cluster_known_nodes:{total}"))
                 },
-                "every node to see a complete cluster",
+                &format!(
+                    "node {} to see a complete cluster (redis-cli --cluster create said: {})",
+                    n.port,
+                    String::from_utf8_lossy(&out.stdout)
+                ),
             );
         }
         // Replicas only take over once they have synced.

@@ -143,13 +143,25 @@ async fn a_killed_primary_is_followed_through_the_failover_and_no_call_hangs() {
         .await
         .unwrap();
     let key = "{failover}";
-    pool.cmd::<()>(redis::cmd("SET").arg(key).arg(1))
+    // The replica must have the key before its primary dies (replication
+    // is asynchronous): SET and WAIT on one connection to the key's primary,
+    // a lease (WAIT counts the writes of its own connection only).
+    let mut lease = pool.lease(key).await.unwrap();
+    redis::cmd("SET")
+        .arg(key)
+        .arg(1)
+        .query_async::<()>(&mut lease)
         .await
         .unwrap();
-    // Let the replica have the key before its primary dies.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query_async(&mut lease)
+        .await
+        .unwrap();
+    assert_eq!(acked, 1, "the replica did not acknowledge the write");
+    drop(lease);
     let victim = cluster.primary_of(key);
-    drop(pool.lease(key).await.unwrap());
 
     cluster.kill(victim);
     let killed = Instant::now();
@@ -221,4 +233,50 @@ async fn an_unreachable_cluster_or_a_bad_url_fails_at_once_with_the_cause() {
         e.contains("invalid port \"x\"") && !e.contains("s3cret"),
         "{e}"
     );
+}
+
+/// A `redis+cluster://` pool from the Registry's configuration: built
+/// without connecting, connected by `prewarm`, reached through
+/// `redis_cluster(name)`, and refused with a pointer by `redis(name)`.
+#[tokio::test]
+async fn the_registry_builds_a_cluster_pool_from_its_url() {
+    let cluster = ThrowawayCluster::start(3, 0, Duration::from_millis(2000));
+    let registry = unipool::RegistryConfig::new()
+        .vars([
+            ("UNIPOOL_CACHE_URL", cluster.url()),
+            ("UNIPOOL_CACHE_SHARED_CONNECTIONS", "1".to_string()),
+            ("UNIPOOL_CACHE_MAX_SIZE", "2".to_string()),
+        ])
+        .unwrap()
+        .build()
+        .unwrap();
+    let report = registry.prewarm().await;
+    assert!(report.is_ok(), "{report}");
+    let pool = registry.redis_cluster("cache").await.unwrap();
+    for i in 0..50 {
+        pool.cmd::<()>(redis::cmd("SET").arg(format!("r{i}")).arg(i))
+            .await
+            .unwrap();
+    }
+    let mut lease = pool.lease("r7").await.unwrap();
+    let v: i64 = redis::cmd("GET")
+        .arg("r7")
+        .query_async(&mut lease)
+        .await
+        .unwrap();
+    assert_eq!(v, 7);
+    drop(lease);
+    let e = registry.redis("cache").await.unwrap_err().to_string();
+    assert!(
+        e.contains("Redis Cluster") && e.contains("redis_cluster"),
+        "{e}"
+    );
+    let health = registry.health();
+    assert!(health.status.is_healthy(), "{health:?}");
+    // Not in the fleet budget yet: its nodes are known only once connected.
+    assert!(registry.budget().is_empty());
+    assert!(registry
+        .close_all(Duration::from_secs(5))
+        .await
+        .all_closed());
 }

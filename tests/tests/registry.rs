@@ -338,8 +338,12 @@ async fn every_bad_input_names_its_file_or_variable_and_value() {
             "svc.toml: [pools.main] recycle: invalid value \"sometimes\" for `recycle`: expected `fast`, `verified` or `clean`",
         ),
         (
-            "[pools.cache]\nurl = \"redis+cluster://:pw@h1:7000,h2:7000\"\n",
-            "svc.toml: [pools.cache] url: the Registry does not build Redis Cluster pools yet: use pool_redis::ClusterPool",
+            "[pools.cache]\nurl = \"redis+cluster://:s3cret@h1:7000,h2:x\"\n",
+            "invalid port \"x\" of seed node h2",
+        ),
+        (
+            "[pools.cache]\nurl = \"redis+cluster://h1:7000/2\"\n",
+            "a cluster has database 0 only",
         ),
         (
             "[pools.main]\nurl = \"postgres://h/db\"\npgbouncer = \"maybe\"\n",

@@ -81,6 +81,15 @@ impl ClusterPool {
         Self::connect_named("redis-cluster", url, config).await
     }
 
+    /// Checks a `redis+cluster://` URL without connecting (what
+    /// [`connect`](Self::connect) would refuse before any I/O).
+    ///
+    /// # Errors
+    /// [`RedisPoolError::Config`] naming what is wrong, without the password.
+    pub fn check_url(url: &str) -> Result<(), RedisPoolError> {
+        ClusterUrl::parse(url).map(drop)
+    }
+
     /// Like [`connect`](Self::connect), with a name for stats and health.
     ///
     /// # Errors

@@ -80,6 +80,18 @@ pub enum RegistryError {
         /// The kind asked for.
         asked: Kind,
     },
+    /// A Redis pool asked for through the other accessor: a
+    /// `redis+cluster://` pool through `Registry::redis`, or a single-node
+    /// one through `Registry::redis_cluster`.
+    #[error("pool `{name}` is {actual}: use Registry::{accessor}")]
+    RedisTopology {
+        /// The pool.
+        name: String,
+        /// `a Redis Cluster pool` or `a single-node Redis pool`.
+        actual: &'static str,
+        /// The accessor that gives it.
+        accessor: &'static str,
+    },
     /// The pool's kind cannot be built by this build of unipool.
     #[error("pool `{name}` ({origin}) is a {kind} pool: {hint}")]
     Unsupported {

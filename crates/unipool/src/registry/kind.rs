@@ -11,7 +11,8 @@ pub enum Kind {
     Postgres,
     /// `sqlite:` (feature `sqlite`).
     Sqlite,
-    /// `redis://`, `rediss://`, `redis+unix://` (feature `redis`).
+    /// `redis://`, `rediss://`, `redis+unix://`, `redis+cluster://` (feature
+    /// `redis`).
     Redis,
     /// `http://`, `https://` (feature `http`).
     Http,
@@ -55,7 +56,7 @@ impl Kind {
         Some(match scheme.to_ascii_lowercase().as_str() {
             "postgres" | "postgresql" => Kind::Postgres,
             "sqlite" => Kind::Sqlite,
-            "redis" | "rediss" | "redis+unix" => Kind::Redis,
+            "redis" | "rediss" | "redis+unix" | "redis+cluster" => Kind::Redis,
             "http" | "https" => Kind::Http,
             "ws" | "wss" => Kind::Ws,
             "mongodb" | "mongodb+srv" => Kind::Mongo,

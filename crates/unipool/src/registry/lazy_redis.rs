@@ -2,39 +2,60 @@
 //! opens its shared lane at once (so that a wrong password fails there); a
 //! registry must build while Redis is down and report it, so the connect waits
 //! for the first `Registry::redis` or `prewarm`, and a failed one is retried by
-//! the next call.
+//! the next call. The same for a Redis Cluster (`ClusterPool`).
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use pool_core::{HealthStatus, Pool};
-use pool_redis::{RedisConfig, RedisPool};
+use pool_redis::{ClusterPool, RedisConfig, RedisPool, RedisPoolError};
 use tokio::sync::OnceCell;
 
 use super::error::RegistryError;
 use super::kind::Kind;
 use super::spec::PoolSpec;
 
-pub(crate) struct LazyRedis {
+/// A pool-redis pool that a registry connects on first use.
+pub(crate) trait Connect: Pool + Clone + Sized + 'static {
+    fn connect(
+        name: &str,
+        url: &str,
+        config: RedisConfig,
+    ) -> impl std::future::Future<Output = Result<Self, RedisPoolError>> + Send;
+}
+
+impl Connect for RedisPool {
+    async fn connect(name: &str, url: &str, config: RedisConfig) -> Result<Self, RedisPoolError> {
+        RedisPool::connect_named(name, url, config).await
+    }
+}
+
+impl Connect for ClusterPool {
+    async fn connect(name: &str, url: &str, config: RedisConfig) -> Result<Self, RedisPoolError> {
+        ClusterPool::connect_named(name, url, config).await
+    }
+}
+
+pub(crate) struct LazyRedis<P = RedisPool> {
     /// May hold a password: never printed.
     url: String,
     config: RedisConfig,
-    pool: OnceCell<RedisPool>,
+    pool: OnceCell<P>,
     last_error: Mutex<Option<String>>,
     closed: AtomicBool,
 }
 
-impl std::fmt::Debug for LazyRedis {
+impl<P> std::fmt::Debug for LazyRedis<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LazyRedis")
-            .field("url", &pool_core::util::redact_url(&self.url))
+            .field("url", &pool_core::util::redact_any_url(&self.url))
             .field("connected", &self.pool.initialized())
             .finish_non_exhaustive()
     }
 }
 
-impl LazyRedis {
+impl<P: Connect> LazyRedis<P> {
     pub(crate) fn new(spec: &PoolSpec, config: RedisConfig) -> Self {
         LazyRedis {
             url: spec.url.clone(),
@@ -51,13 +72,13 @@ impl LazyRedis {
     /// # Errors
     /// [`RegistryError::Closed`] after `close`; [`RegistryError::Pool`] with
     /// the connect error.
-    pub(crate) async fn get(&self, name: &str) -> Result<RedisPool, RegistryError> {
+    pub(crate) async fn get(&self, name: &str) -> Result<P, RegistryError> {
         if self.closed.load(SeqCst) {
             return Err(RegistryError::Closed { name: name.into() });
         }
         let pool = self
             .pool
-            .get_or_try_init(|| RedisPool::connect_named(name, &self.url, self.config.clone()))
+            .get_or_try_init(|| P::connect(name, &self.url, self.config.clone()))
             .await
             .map_err(|e| {
                 *pool_core::util::lock(&self.last_error) = Some(e.to_string());
@@ -76,7 +97,7 @@ impl LazyRedis {
     }
 
     /// The pool if connected.
-    pub(crate) fn connected(&self) -> Option<RedisPool> {
+    pub(crate) fn connected(&self) -> Option<P> {
         self.pool.get().cloned()
     }
 
@@ -104,7 +125,7 @@ impl LazyRedis {
     pub(crate) async fn close(&self, timeout: Duration) -> bool {
         self.closed.store(true, SeqCst);
         match self.pool.get() {
-            Some(p) => Pool::close(p, timeout).await,
+            Some(p) => p.close(timeout).await,
             None => true,
         }
     }

@@ -266,6 +266,36 @@ impl Registry {
         let entry = self.entry(name)?;
         match &entry.handle {
             entry::Handle::Redis(r) => r.get(&entry.name).await,
+            entry::Handle::RedisCluster(_) => Err(RegistryError::RedisTopology {
+                name: entry.name.clone(),
+                actual: "a Redis Cluster pool",
+                accessor: "redis_cluster",
+            }),
+            _ => Err(Self::wrong_kind(entry, Kind::Redis)),
+        }
+    }
+
+    /// The Redis Cluster pool `name` (a `redis+cluster://` URL), connected on
+    /// the first call (a failed connect is retried by the next call); the
+    /// same pool afterwards. It takes the Redis keys (`shared_connections`,
+    /// `command_timeout`) and the engine's knobs for each node's leases.
+    ///
+    /// # Errors
+    /// As [`redis`](Self::redis); [`RegistryError::RedisTopology`] for a
+    /// single-node Redis pool.
+    #[cfg(feature = "redis")]
+    pub async fn redis_cluster(
+        &self,
+        name: &str,
+    ) -> Result<pool_redis::ClusterPool, RegistryError> {
+        let entry = self.entry(name)?;
+        match &entry.handle {
+            entry::Handle::RedisCluster(r) => r.get(&entry.name).await,
+            entry::Handle::Redis(_) => Err(RegistryError::RedisTopology {
+                name: entry.name.clone(),
+                actual: "a single-node Redis pool",
+                accessor: "redis",
+            }),
             _ => Err(Self::wrong_kind(entry, Kind::Redis)),
         }
     }

@@ -64,21 +64,20 @@ impl RegistryConfig {
             });
         };
         let url = url_setting.text()?.trim().to_string();
-        if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
-            return Err(url_setting.error(
-                "the Registry does not build Redis Cluster pools yet: use \
-                 pool_redis::ClusterPool (docs/redis.md, \"Redis Cluster\")"
-                    .to_string(),
-            ));
-        }
         let scheme = match url::Url::parse(&url) {
             Ok(u) => u.scheme().to_string(),
-            // A MongoDB connection string may list several hosts
-            // (`mongodb://h1:27017,h2:27017/db`), which is not a URL: the
-            // driver checks it when the pool is built.
+            // A MongoDB connection string or a Redis Cluster URL may list
+            // several hosts (`mongodb://h1:27017,h2:27017/db`), which is not a
+            // URL: the protocol crate checks it when the pool is built.
             Err(_)
-                if Kind::from_scheme(url.split("://").next().unwrap_or(""))
-                    == Some(Kind::Mongo) =>
+                if matches!(
+                    url.split("://")
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_lowercase()
+                        .as_str(),
+                    "mongodb" | "mongodb+srv" | "redis+cluster"
+                ) =>
             {
                 url.split("://").next().unwrap_or("").to_ascii_lowercase()
             }
@@ -105,7 +104,7 @@ impl RegistryConfig {
             None => by_scheme.ok_or_else(|| {
                 url_setting.error(format!(
                     "no pool kind speaks `{scheme}:` URLs (postgres, postgresql, sqlite, redis, \
-                     rediss, redis+unix, http, https, ws, wss, mongodb); a ZeroMQ endpoint \
+                     rediss, redis+unix, redis+cluster, http, https, ws, wss, mongodb); a ZeroMQ endpoint \
                      needs kind = \"zmq\""
                 ))
             })?,
