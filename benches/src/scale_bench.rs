@@ -45,6 +45,8 @@ struct Fleet {
     run: Run,
     ok: usize,
     errors: usize,
+    /// Connects the pools attempted and the server refused.
+    refused: u64,
     first_error: Option<String>,
 }
 
@@ -123,7 +125,13 @@ async fn fleet(
         }
     }
     let elapsed = start.elapsed();
+    let mut refused = 0;
     for registry in &registries {
+        refused += registry
+            .postgres("main")
+            .map_err(|e| e.to_string())?
+            .stats()
+            .create_failures;
         registry.close_all(Duration::from_secs(5)).await;
     }
     let ok = all.len();
@@ -131,6 +139,7 @@ async fn fleet(
         run: Run::from_latencies(all, elapsed),
         ok,
         errors,
+        refused,
         first_error,
     })
 }
@@ -163,6 +172,7 @@ fn push(report: &mut Report, case: &str, pool: &'static str, f: &Fleet) {
         ("p50_ms", ms(f.run.p50)),
         ("p99_ms", ms(f.run.p99)),
         ("errors", f.errors as f64),
+        ("connects_refused", f.refused as f64),
     ] {
         report.rows.push(Row {
             suite: "scale",
@@ -229,19 +239,20 @@ async fn postgres(report: &mut Report, table: &mut String) -> Result<(), String>
          {TASKS_PER_REPLICA} tasks per replica reading one row by primary key for {secs} s; a failed \
          call backs off 10 ms. A throwaway PostgreSQL with `max_connections` 100; PgBouncer 1.18 in \
          transaction mode with `default_pool_size` 20 in front of it.\n\n\
-         | path | queries/s | p50 ms | p99 ms | calls ok | calls failed | first error |\n\
-         |---|---:|---:|---:|---:|---:|---|",
+         | path | queries/s | p50 ms | p99 ms | calls ok | calls failed | connects refused | first error |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|",
         REPLICAS * POOL
     );
     for (name, f) in &rows {
         let _ = writeln!(
             table,
-            "| {name} | {:.0} | {:.3} | {:.3} | {} | {} | {} |",
+            "| {name} | {:.0} | {:.3} | {:.3} | {} | {} | {} | {} |",
             f.run.rps,
             ms(f.run.p50),
             ms(f.run.p99),
             f.ok,
             f.errors,
+            f.refused,
             f.first_error.as_deref().map_or("–".to_string(), |e| {
                 pool_core::util::clip(e).replace('|', "/")
             })
