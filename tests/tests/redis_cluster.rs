@@ -125,6 +125,24 @@ async fn keys_across_slots_and_leases_on_the_owning_node() {
     let v: i64 = pool.cmd(redis::cmd("GET").arg("acct")).await.unwrap();
     assert_eq!(v, 100);
 
+    // Pub/sub on the channel's node: a message published through the
+    // shared lane (on whichever node) reaches the subscriber.
+    let mut sub = pool.pubsub("news").await.unwrap();
+    sub.subscribe("news").await.unwrap();
+    // PUBLISH counts the subscribers of the node it ran on only; the
+    // cluster bus carries it to every other node.
+    pool.cmd::<i64>(redis::cmd("PUBLISH").arg("news").arg("hello"))
+        .await
+        .unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(5), async {
+        use futures_util::StreamExt;
+        sub.on_message().next().await
+    })
+    .await
+    .expect("the message within 5 s")
+    .expect("a message");
+    assert_eq!(msg.get_payload::<String>().unwrap(), "hello");
+
     // Stats per node, and the whole.
     let nodes = pool.node_stats();
     assert_eq!(nodes.len(), 3, "{nodes:?}");
@@ -237,7 +255,8 @@ async fn an_unreachable_cluster_or_a_bad_url_fails_at_once_with_the_cause() {
 
 /// A `redis+cluster://` pool from the Registry's configuration: built
 /// without connecting, connected by `prewarm`, reached through
-/// `redis_cluster(name)`, and refused with a pointer by `redis(name)`.
+/// `redis_cluster(name)`, refused with a pointer by `redis(name)`, and
+/// budgeted per primary.
 #[tokio::test]
 async fn the_registry_builds_a_cluster_pool_from_its_url() {
     let cluster = ThrowawayCluster::start(3, 0, Duration::from_millis(2000));
@@ -273,10 +292,46 @@ async fn the_registry_builds_a_cluster_pool_from_its_url() {
     );
     let health = registry.health();
     assert!(health.status.is_healthy(), "{health:?}");
-    // Not in the fleet budget yet: its nodes are known only once connected.
-    assert!(registry.budget().is_empty());
+    // In the fleet budget once connected: each primary counts the shared
+    // lane (1) and the leases (2) of every replica, against its maxclients.
+    let budget = registry.budget();
+    assert_eq!(budget.len(), 3, "{budget:?}");
+    for b in &budget {
+        assert_eq!(b.per_replica(), 3, "{b}");
+        let allowed = b.allowed.as_ref().unwrap();
+        assert!(allowed.source.starts_with("maxclients "), "{b}");
+    }
+    let mut primaries: Vec<String> = budget.iter().map(|b| b.server.clone()).collect();
+    primaries.sort();
+    let mut known = pool.primaries();
+    known.sort();
+    assert_eq!(primaries, known);
     assert!(registry
         .close_all(Duration::from_secs(5))
         .await
         .all_closed());
+
+    // Over-committed: 5 replicas × 3 against a configured limit of 10 per node.
+    let registry = unipool::RegistryConfig::new()
+        .vars([
+            ("UNIPOOL_REPLICAS", "5".to_string()),
+            ("UNIPOOL_CACHE_URL", cluster.url()),
+            ("UNIPOOL_CACHE_SHARED_CONNECTIONS", "1".to_string()),
+            ("UNIPOOL_CACHE_MAX_SIZE", "2".to_string()),
+            ("UNIPOOL_CACHE_SERVER_LIMIT", "10".to_string()),
+        ])
+        .unwrap()
+        .build()
+        .unwrap();
+    let report = registry.prewarm().await;
+    let over: Vec<String> = report.over_budget().map(|b| b.to_string()).collect();
+    assert_eq!(over.len(), 3, "{report}");
+    for text in &over {
+        assert!(
+            text.contains("5 replicas × 3 connections (cache 3) = 15 > 10 allowed"),
+            "{text}"
+        );
+    }
+    assert!(!registry.health().status.is_healthy());
+    registry.close_all(Duration::from_secs(5)).await;
 }

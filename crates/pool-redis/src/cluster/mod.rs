@@ -212,6 +212,40 @@ impl ClusterPool {
         }
     }
 
+    /// A dedicated pub/sub connection to the primary that owns `channel`'s
+    /// slot: classic `SUBSCRIBE` works on any node of a cluster (messages are
+    /// broadcast), sharded `SSUBSCRIBE` only on the channel's owner, so this
+    /// serves both. Not pooled (subscriptions change the connection's
+    /// protocol state); closed when dropped.
+    ///
+    /// # Errors
+    /// redis's error; [`RedisPoolError::Config`] when no primary serves the
+    /// channel's slot.
+    pub async fn pubsub(
+        &self,
+        channel: impl AsRef<[u8]>,
+    ) -> Result<redis::aio::PubSub, RedisPoolError> {
+        let slot = slots::key_slot(channel.as_ref());
+        let owner = || {
+            read(&self.inner.slots)
+                .primary(slot)
+                .map(|(h, p)| (h.to_string(), p))
+        };
+        let (host, port) = match owner() {
+            Some(o) => o,
+            None => {
+                self.refresh_slots().await?;
+                owner().ok_or_else(|| {
+                    RedisPoolError::Config(format!(
+                        "no primary serves slot {slot} (is the cluster complete?)"
+                    ))
+                })?
+            }
+        };
+        let node = self.node_pool(&host, port)?;
+        Ok(node.manager().client()?.get_async_pubsub().await?)
+    }
+
     /// Reads the slot map again (`CLUSTER SLOTS` through the shared lane).
     /// [`lease`](Self::lease) does it when a node cannot be reached; call it
     /// after a resharding, when a lease answered `MOVED`.

@@ -230,10 +230,15 @@ impl Entry {
 fn budget_slot(spec: &PoolSpec) -> Result<Option<super::budget::Slot>, RegistryError> {
     use super::spec::parse;
     let engine = spec.engine()?;
+    #[cfg(feature = "redis")]
     if is_cluster(&spec.url) {
-        // Per node, and the nodes are known once connected: not covered yet
-        // (docs/scaling.md).
-        return Ok(None);
+        // Per primary, once connected (`Entry::budget_slots`): the shared
+        // lane holds a connection to each, and leases go to each.
+        return Ok(Some(super::budget::Slot {
+            server: String::new(),
+            connections: redis_config(spec, engine.clone())?.shared_connections + engine.max_size,
+            limit: spec.parsed("server_limit", parse::positive)?,
+        }));
     }
     let (port, connections) = match spec.kind {
         Kind::Postgres => (5432, engine.max_size),
@@ -260,8 +265,39 @@ pub(crate) fn is_cluster(url: &str) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case("redis+cluster://"))
 }
 
-/// What the server of `entry` allows, read through its pool.
-pub(crate) async fn read_limit(entry: &Entry) -> Result<super::budget::Allowed, String> {
+impl Entry {
+    /// The servers this pool counts against: its own; for a Redis Cluster,
+    /// every primary it knows of once connected (none before).
+    pub(crate) fn budget_slots(&self) -> Vec<super::budget::Slot> {
+        let Some(slot) = &self.budget else {
+            return Vec::new();
+        };
+        #[cfg(feature = "redis")]
+        if let Handle::RedisCluster(r) = &self.handle {
+            return r
+                .connected()
+                .map(|pool| {
+                    pool.primaries()
+                        .into_iter()
+                        .map(|server| super::budget::Slot {
+                            server,
+                            ..slot.clone()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        vec![slot.clone()]
+    }
+}
+
+/// What `server` allows, read through `entry`'s pool (one that targets it).
+pub(crate) async fn read_limit(
+    entry: &Entry,
+    server: &str,
+) -> Result<super::budget::Allowed, String> {
+    #[cfg(not(feature = "redis"))]
+    let _ = server;
     match &entry.handle {
         #[cfg(feature = "postgres")]
         Handle::Postgres(p) => {
@@ -304,6 +340,36 @@ pub(crate) async fn read_limit(entry: &Entry) -> Result<super::budget::Allowed, 
                         .arg("maxclients"),
                 )
                 .await
+                .map_err(|e| format!("CONFIG GET maxclients: {e}"))?;
+            let max = reply
+                .get(1)
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| format!("CONFIG GET maxclients gave {reply:?}"))?;
+            Ok(super::budget::Allowed {
+                connections: max,
+                source: format!("maxclients {max}"),
+            })
+        }
+        #[cfg(feature = "redis")]
+        Handle::RedisCluster(r) => {
+            use pool_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+            let pool = r.get(&entry.name).await.map_err(|e| e.to_string())?;
+            let (host, port) = server
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+                .ok_or_else(|| format!("{server:?} is not host:port"))?;
+            let reply = pool
+                .shared()
+                .route(
+                    pool_redis::redis::cmd("CONFIG")
+                        .arg("GET")
+                        .arg("maxclients")
+                        .clone(),
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port }),
+                )
+                .await
+                .map_err(|e| format!("CONFIG GET maxclients: {e}"))?;
+            let reply: Vec<String> = pool_redis::redis::FromRedisValue::from_redis_value(reply)
                 .map_err(|e| format!("CONFIG GET maxclients: {e}"))?;
             let max = reply
                 .get(1)

@@ -531,7 +531,11 @@ impl Registry {
             .inner
             .entries
             .iter()
-            .filter_map(|e| e.budget.clone().map(|s| (e.name.clone(), e.kind, s)))
+            .flat_map(|e| {
+                e.budget_slots()
+                    .into_iter()
+                    .map(|s| (e.name.clone(), e.kind, s))
+            })
             .collect();
         let mut out = Vec::new();
         for (mut b, configured) in budget::group(slots, self.inner.replicas) {
@@ -542,10 +546,10 @@ impl Registry {
                 }),
                 None => {
                     let first = self.inner.entries.iter().find(|e| {
-                        e.budget.as_ref().is_some_and(|s| s.server == b.server) && e.kind == b.kind
+                        e.kind == b.kind && e.budget_slots().iter().any(|s| s.server == b.server)
                     });
                     match first {
-                        Some(e) => entry::read_limit(e).await,
+                        Some(e) => entry::read_limit(e, &b.server).await,
                         None => Err("no pool to read it through".into()),
                     }
                 }
