@@ -260,3 +260,71 @@ pub async fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> TestServer {
     }));
     TestServer { addr, seen, task }
 }
+
+/// A server that can be killed — its listener and every connection gone at
+/// once, as when a process dies — and started again on the same address. It
+/// runs on a runtime of its own, which `kill` shuts down.
+pub struct RestartableServer {
+    pub addr: SocketAddr,
+    pub seen: Arc<Seen>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for RestartableServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestartableServer")
+            .field("addr", &self.addr)
+            .field("running", &self.runtime.is_some())
+            .finish()
+    }
+}
+
+impl RestartableServer {
+    /// Starts on a free port of 127.0.0.1 (routes as [`start`]).
+    pub fn start() -> RestartableServer {
+        let addr = SocketAddr::from(([127, 0, 0, 1], crate::free_port()));
+        let mut s = RestartableServer {
+            addr,
+            seen: Arc::new(Seen::default()),
+            runtime: None,
+        };
+        s.start_again();
+        s
+    }
+
+    /// Starts (again) on the same address.
+    pub fn start_again(&mut self) {
+        assert!(self.runtime.is_none(), "already running");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let listener = {
+            let _in_rt = rt.enter();
+            // SO_REUSEADDR: the killed server's connections linger in
+            // TIME_WAIT on this port.
+            let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+            socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+            socket.bind(self.addr).expect("bind the same address again");
+            socket.listen(1024).expect("listen")
+        };
+        rt.spawn(accept_loop(listener, self.seen.clone(), |s| async move {
+            Some(s)
+        }));
+        self.runtime = Some(rt);
+    }
+
+    /// Kills it: the listener and every open connection close at once.
+    pub fn kill(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for RestartableServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

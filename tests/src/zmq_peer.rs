@@ -45,6 +45,12 @@ impl ZmqPeer {
     /// An echo server; its first reply waits `first_delay`.
     pub fn echo(kind: Echo, first_delay: Duration) -> ZmqPeer {
         let endpoint = format!("tcp://127.0.0.1:{}", crate::free_port());
+        Self::echo_on(kind, first_delay, endpoint)
+    }
+
+    /// An echo server bound to `endpoint` (e.g. a stopped peer's, to start
+    /// it again).
+    pub fn echo_on(kind: Echo, first_delay: Duration, endpoint: String) -> ZmqPeer {
         let (seen, stop) = (Arc::new(Seen::default()), Arc::new(AtomicBool::new(false)));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = {
