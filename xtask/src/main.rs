@@ -126,9 +126,20 @@ fn test(args: &[String]) -> Result<()> {
     } else {
         Ok(())
     };
-    let result = doc.and_then(|()| run(cmd));
+    let result = doc.and_then(|()| model_check()).and_then(|()| run(cmd));
     drop(services);
     result
+}
+
+/// pool-core's model check of the hand-over protocol under shuttle
+/// (crates/pool-core/src/model.rs): built with `--cfg shuttle`, in a target
+/// directory of its own so that the flag does not rebuild the main one.
+fn model_check() -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "pool-core", "--lib", "model"]);
+    cmd.env("RUSTFLAGS", "--cfg shuttle");
+    cmd.env("CARGO_TARGET_DIR", root().join("target").join("shuttle"));
+    run(cmd)
 }
 
 /// `test --soak`: only the soak test (tests/tests/soak.rs), for 10 minutes

@@ -35,6 +35,8 @@ mod knobs;
 mod limit;
 mod lock;
 mod manager;
+#[cfg(all(test, shuttle))]
+mod model;
 mod padded;
 mod pool;
 mod reaper;
@@ -44,6 +46,7 @@ mod resize;
 mod slots;
 mod stats;
 mod striped;
+mod sync;
 mod timeout;
 mod waiters;
 

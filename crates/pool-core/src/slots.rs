@@ -18,9 +18,9 @@
 //! Setting a bit is a release (`SeqCst` `fetch_or`), clearing one an acquire, so the
 //! cell's contents travel with the ownership.
 
+use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 
 use tokio::time::Instant;
 

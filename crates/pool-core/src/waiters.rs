@@ -14,14 +14,14 @@
 //! second, so one of the two always sees the other.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::Waker;
 
 use crate::deadlines::Deadlines;
 use crate::error::PoolError;
-use crate::lock::lock;
 use crate::slots::Held;
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use crate::sync::{lock, Mutex, MutexGuard};
 
 const EMPTY: usize = 0;
 const NOTIFIED: usize = 1;
