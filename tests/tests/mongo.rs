@@ -156,6 +156,10 @@ async fn the_pool_serves_again_after_its_server_restarts() {
     let started = Instant::now();
     loop {
         if pool.ping().await.is_ok() {
+            eprintln!(
+                "mongo: served again {:?} after the restart",
+                started.elapsed()
+            );
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(10), "not back");

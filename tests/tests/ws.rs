@@ -126,10 +126,15 @@ async fn a_server_that_closes_connections_does_not_fail_callers_once_back() {
         "{e:?}"
     );
     server.start_again().await;
+    let restarted = std::time::Instant::now();
     let mut ok = false;
     for _ in 0..3 {
         // At most the connections that died with the server fail once each.
         if pool.send_recv(&url, "back").await.is_ok() {
+            eprintln!(
+                "ws: served again {:?} after the restart",
+                restarted.elapsed()
+            );
             ok = true;
             break;
         }
