@@ -23,6 +23,47 @@ fn fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
 
+/// The process's descriptors by kind: TCP sockets by their remote port (which
+/// server they talk to), other sockets, pipes, eventfds, files — to name what
+/// a descriptor drift is made of.
+fn fd_kinds() -> std::collections::BTreeMap<String, usize> {
+    // inode → remote port, from the kernel's TCP tables (hex `addr:port`).
+    let mut remote = std::collections::HashMap::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if let (Some(rem), Some(inode)) = (f.get(2), f.get(9)) {
+                let port = rem
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    .unwrap_or(0);
+                let state = f.get(3).copied().unwrap_or("");
+                remote.insert(inode.to_string(), (port, state == "0A"));
+            }
+        }
+    }
+    let mut kinds = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir("/proc/self/fd").into_iter().flatten().flatten() {
+        let target = std::fs::read_link(entry.path())
+            .map(|t| t.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let kind = match target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) {
+            Some(inode) => match remote.get(inode) {
+                Some((_, true)) => "tcp listener".to_string(),
+                Some((port, false)) => format!("tcp to :{port}"),
+                None => "socket (unix or closed)".to_string(),
+            },
+            None if target.starts_with("pipe:") => "pipe".to_string(),
+            None if target.starts_with("anon_inode:") => target,
+            None => "file".to_string(),
+        };
+        *kinds.entry(kind).or_default() += 1;
+    }
+    kinds
+}
+
 /// Every pool of the soak.
 #[derive(Clone)]
 struct Pools {
@@ -251,7 +292,7 @@ async fn mixed_traffic_with_random_cancellations_keeps_memory_and_descriptors_fl
     traffic(&pools, start + warm, seed, &done, &cut).await;
     fill(&pools).await;
     settle(&pools).await;
-    let (rss0, fds0) = (unipool_tests::rss(), fds());
+    let (rss0, fds0, kinds0) = (unipool_tests::rss(), fds(), fd_kinds());
     traffic(
         &pools,
         start + Duration::from_secs(secs),
@@ -262,7 +303,7 @@ async fn mixed_traffic_with_random_cancellations_keeps_memory_and_descriptors_fl
     .await;
     fill(&pools).await;
     settle(&pools).await;
-    let (rss1, fds1) = (unipool_tests::rss(), fds());
+    let (rss1, fds1, kinds1) = (unipool_tests::rss(), fds(), fd_kinds());
     let growth = rss1 as f64 / rss0 as f64 - 1.0;
     eprintln!(
         "soak {secs} s (seed {seed}): {} calls completed, {} cut; rss {rss0} → {rss1} ({:+.1}%), \
@@ -278,7 +319,10 @@ async fn mixed_traffic_with_random_cancellations_keeps_memory_and_descriptors_fl
     );
     assert!(growth < 0.05, "resident memory grew {:.1}%", growth * 100.0);
     let slack = (fds0 as f64 * 0.05).ceil() as usize;
-    assert!(fds1 <= fds0 + slack, "open descriptors {fds0} → {fds1}");
+    assert!(
+        fds1 <= fds0 + slack,
+        "open descriptors {fds0} → {fds1}; by kind after the warm-up {kinds0:?}, at the end {kinds1:?}"
+    );
     for (name, s) in pools.engines() {
         assert_eq!((s.in_use, s.waiting), (0, 0), "{name}: {s:?}");
         assert!(s.size <= s.max_size, "{name}: {s:?}");
