@@ -143,6 +143,20 @@ async fn keys_across_slots_and_leases_on_the_owning_node() {
     .expect("a message");
     assert_eq!(msg.get_payload::<String>().unwrap(), "hello");
 
+    // A call its caller gives up on stops counting as in flight.
+    let cut = tokio::time::timeout(
+        Duration::from_millis(50),
+        pool.cmd::<Value>(redis::cmd("BLPOP").arg("{acct}.nothing").arg(1)),
+    )
+    .await;
+    assert!(cut.is_err(), "{cut:?}");
+    assert_eq!(
+        pool.shared_stats().in_flight,
+        0,
+        "{:?}",
+        pool.shared_stats()
+    );
+
     // Stats per node, and the whole.
     let nodes = pool.node_stats();
     assert_eq!(nodes.len(), 3, "{nodes:?}");

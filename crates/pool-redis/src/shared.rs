@@ -46,10 +46,10 @@ impl std::fmt::Debug for SharedConnection {
 }
 
 /// Counts a request as in flight until dropped (so a cancelled one is uncounted).
-struct InFlight<'a>(&'a Counters);
+pub(crate) struct InFlight<'a>(&'a Counters);
 
 impl<'a> InFlight<'a> {
-    fn start(c: &'a Counters) -> Self {
+    pub(crate) fn start(c: &'a Counters) -> Self {
         c.in_flight.fetch_add(1, Relaxed);
         c.requests.fetch_add(1, Relaxed);
         InFlight(c)

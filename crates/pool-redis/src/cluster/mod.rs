@@ -8,7 +8,7 @@ mod slots;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use crate::config::RedisConfig;
 use crate::error::RedisPoolError;
 use crate::lease::Lease;
 use crate::manager::RedisManager;
-use crate::shared::{Counters, SharedStats};
+use crate::shared::{Counters, InFlight, SharedStats};
 use seeds::ClusterUrl;
 use slots::SlotMap;
 
@@ -59,6 +59,8 @@ struct Inner {
     nodes: Mutex<BTreeMap<String, ConnectionPool<RedisManager>>>,
     /// The shared lane's last failure, unless a call succeeded since.
     last_error: Mutex<Option<(Instant, String)>>,
+    /// `last_error` holds a failure: a success then clears it.
+    failing: AtomicBool,
 }
 
 impl ClusterPool {
@@ -142,6 +144,7 @@ impl ClusterPool {
                 slots: RwLock::new(SlotMap::default()),
                 nodes: Mutex::new(BTreeMap::new()),
                 last_error: Mutex::new(None),
+                failing: AtomicBool::new(false),
             }),
         };
         pool.refresh_slots().await?;
@@ -364,25 +367,30 @@ impl SharedClusterConnection {
 }
 
 impl Inner {
-    /// Runs a shared-lane call under `command_timeout`, counting it.
+    /// Runs a shared-lane call under `command_timeout`, counting it (a call
+    /// its caller drops stops counting as in flight, as on a single node).
     async fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> redis::RedisResult<T> {
-        let counters = &self.counters;
-        counters.in_flight.fetch_add(1, Relaxed);
-        counters.requests.fetch_add(1, Relaxed);
+        let in_flight = InFlight::start(&self.counters);
         let limit = self.config.command_timeout;
         let r = match tokio::time::timeout(limit, call).await {
             Ok(r) => r,
             Err(_) => Err(timed_out("redis cluster command", limit)),
         };
-        counters.in_flight.fetch_sub(1, Relaxed);
+        drop(in_flight);
         match &r {
-            Ok(_) => *lock(&self.last_error) = None,
+            // The lock only when a failure is on record: not per command.
+            Ok(_) => {
+                if self.failing.load(Relaxed) && self.failing.swap(false, Relaxed) {
+                    *lock(&self.last_error) = None;
+                }
+            }
             Err(e) => {
-                counters.errors.fetch_add(1, Relaxed);
+                self.counters.errors.fetch_add(1, Relaxed);
                 *lock(&self.last_error) = Some((Instant::now(), e.to_string()));
+                self.failing.store(true, Relaxed);
             }
         }
         r

@@ -259,6 +259,19 @@ fn budget_slot(spec: &PoolSpec) -> Result<Option<super::budget::Slot>, RegistryE
     }))
 }
 
+/// The limit in a `CONFIG GET maxclients` reply (`["maxclients", "10000"]`).
+#[cfg(feature = "redis")]
+fn maxclients(reply: &[String]) -> Result<super::budget::Allowed, String> {
+    let max = reply
+        .get(1)
+        .and_then(|v| v.parse::<usize>().ok())
+        .ok_or_else(|| format!("CONFIG GET maxclients gave {reply:?}"))?;
+    Ok(super::budget::Allowed {
+        connections: max,
+        source: format!("maxclients {max}"),
+    })
+}
+
 /// Whether `url` names a Redis Cluster (`redis+cluster://`).
 pub(crate) fn is_cluster(url: &str) -> bool {
     url.get(..16)
@@ -341,14 +354,7 @@ pub(crate) async fn read_limit(
                 )
                 .await
                 .map_err(|e| format!("CONFIG GET maxclients: {e}"))?;
-            let max = reply
-                .get(1)
-                .and_then(|v| v.parse::<usize>().ok())
-                .ok_or_else(|| format!("CONFIG GET maxclients gave {reply:?}"))?;
-            Ok(super::budget::Allowed {
-                connections: max,
-                source: format!("maxclients {max}"),
-            })
+            maxclients(&reply)
         }
         #[cfg(feature = "redis")]
         Handle::RedisCluster(r) => {
@@ -371,14 +377,7 @@ pub(crate) async fn read_limit(
                 .map_err(|e| format!("CONFIG GET maxclients: {e}"))?;
             let reply: Vec<String> = pool_redis::redis::FromRedisValue::from_redis_value(reply)
                 .map_err(|e| format!("CONFIG GET maxclients: {e}"))?;
-            let max = reply
-                .get(1)
-                .and_then(|v| v.parse::<usize>().ok())
-                .ok_or_else(|| format!("CONFIG GET maxclients gave {reply:?}"))?;
-            Ok(super::budget::Allowed {
-                connections: max,
-                source: format!("maxclients {max}"),
-            })
+            maxclients(&reply)
         }
         _ => Err("no limit to read for this kind".into()),
     }
