@@ -9,6 +9,7 @@ pub mod pgbouncer;
 pub mod proxy;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod rng;
 pub mod ws_server;
 pub mod zmq_peer;
 

@@ -6,6 +6,8 @@
 //! long, as a far or overloaded server's does).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -31,6 +33,8 @@ pub struct Proxy {
     cut: watch::Sender<u64>,
     /// How long a new connection waits before the upstream is dialled.
     delay: watch::Sender<Duration>,
+    /// Connections accepted so far: the connects a pool made through it.
+    accepted: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -94,8 +98,11 @@ impl Proxy {
         let (mode, mode_rx) = watch::channel(Mode::Pass);
         let (cut, cut_rx) = watch::channel(0u64);
         let (delay, delay_rx) = watch::channel(Duration::ZERO);
+        let accepted = Arc::new(AtomicU64::new(0));
+        let counter = accepted.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
                 let delay = *delay_rx.borrow();
                 tokio::spawn(serve(
                     client,
@@ -111,8 +118,15 @@ impl Proxy {
             mode,
             cut,
             delay,
+            accepted,
             task,
         }
+    }
+
+    /// How many connections the proxy has accepted: the connects made
+    /// through it, whatever became of them.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Every new connection waits `delay` before the upstream is dialled.

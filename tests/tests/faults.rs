@@ -514,3 +514,46 @@ async fn every_mongo_connection_cut_under_100_busy_tasks() {
         "the cut connections were closed: {s:?}"
     );
 }
+
+/// A caller that gives up while its query is on the wire to a peer gone
+/// silent must not leave that connection to the next caller: its next
+/// checkout waits for the pending reply under the pool's deadline (not the
+/// caller's), and the silent connection is closed instead of handed out.
+#[tokio::test]
+async fn a_query_cancelled_on_a_silent_postgres_does_not_poison_the_next_caller() {
+    unipool_tests::require!("postgres");
+    let url = unipool_tests::pg::url();
+    let proxy = Proxy::start(addr_of(&url)).await;
+    let pool: PgPool = ConnectionPool::builder()
+        .max_size(1)
+        .connect_timeout(Duration::from_millis(500))
+        .acquire_timeout(Duration::from_secs(5))
+        .build(PgManager::from_url(&through(&url, &proxy)).unwrap())
+        .unwrap();
+    pool.query("SELECT 1", &[]).await.unwrap();
+
+    proxy.set_mode(Mode::Blackhole);
+    // Just used, so no check on checkout: the query goes out and hangs.
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(200), pool.query("SELECT 1", &[])).await;
+    assert!(
+        cancelled.is_err(),
+        "the silent peer answered: {cancelled:?}"
+    );
+    proxy.set_mode(Mode::Pass);
+
+    // The connection is idle for less than `validate_after`: without the
+    // pending reply remembered, it would be handed out and hang again.
+    let start = Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(3), pool.query("SELECT 2::int4", &[]))
+        .await
+        .expect("the next caller waited behind the silent connection");
+    let rows = next.unwrap();
+    assert_eq!(rows[0].get::<_, i32>(0), 2);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(pool.stats().closed_check_failed, 1, "{:?}", pool.stats());
+}

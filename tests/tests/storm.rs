@@ -12,38 +12,11 @@ use std::time::Duration;
 
 use pool_core::{ConnectionPool, Pool};
 use pool_sql::{PgManager, PgPool, PgPoolExt};
+use unipool_tests::rng::Rng;
 
 const MAX: usize = 5;
 const WAVES: usize = 40;
 const PER_WAVE: usize = 50;
-
-/// xorshift64*, seeded from the clock; the seed is printed so that a failing
-/// storm can be replayed with `UNIPOOL_STORM_SEED`.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        let seed = std::env::var("UNIPOOL_STORM_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-                    | 1
-            });
-        eprintln!("storm seed {seed} (UNIPOOL_STORM_SEED to replay)");
-        Rng(seed)
-    }
-
-    /// A deadline of 0–5 ms.
-    fn deadline(&mut self) -> Duration {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        Duration::from_micros(self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % 5_000)
-    }
-}
 
 /// What the storm did: calls that completed and calls cut by their deadline.
 #[derive(Debug, Default)]

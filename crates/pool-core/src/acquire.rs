@@ -152,8 +152,10 @@ pub(crate) async fn acquire<'a, M: Manager>(
             inner.counters.fresh_handouts.fetch_add(1, Relaxed);
         } else {
             // Dirty while the manager talks to the connection: a caller
-            // cancelled here must not hand a half-reset connection to the next.
-            guard.set_dirty(true);
+            // cancelled here must not hand a half-reset connection to the next
+            // (unless the manager says its reset leaves none).
+            let cancel_safe = inner.manager.reset_is_cancel_safe(&guard);
+            guard.set_dirty(!cancel_safe);
             let reset_ok = {
                 let mut reset = std::pin::pin!(inner.manager.reset(&mut *guard));
                 // Most resets finish at once (or do nothing): a first poll,

@@ -43,6 +43,14 @@ pub trait Manager: Send + Sync + 'static {
         std::future::ready(Ok(()))
     }
 
+    /// Whether a caller cancelled while `reset` ran leaves a connection that
+    /// may be reused — reset again on its next checkout — rather than one
+    /// half reset. Default: `false`, such a connection is closed.
+    fn reset_is_cancel_safe(&self, conn: &Self::Connection) -> bool {
+        let _ = conn;
+        false
+    }
+
     /// Whether a connect error is worth retrying (refused, reset). Only consulted
     /// when `connect_retries > 0`; a connect timeout always counts as transient.
     /// Default: no error is transient.

@@ -101,11 +101,21 @@ pub trait PgPoolExt {
 impl PgPoolExt for ConnectionPool<PgManager> {
     async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, SqlError> {
         let mut conn = self.get().await?;
-        if conn.transaction_pooling() {
-            return unnamed::query(&mut conn, sql, params).await;
-        }
-        let stmt = conn.prepare_cached(sql).await?;
-        Ok(conn.query(&stmt, params).await?)
+        // Marked while a request is on the wire: a caller cancelled before the
+        // reply leaves it pending, and the next checkout waits for it first,
+        // under the pool's deadline (`PgManager::reset`).
+        conn.set_awaiting_reply(true);
+        let rows = if conn.transaction_pooling() {
+            unnamed::query(&mut conn, sql, params).await
+        } else {
+            async {
+                let stmt = conn.prepare_cached(sql).await?;
+                Ok(conn.query(&stmt, params).await?)
+            }
+            .await
+        };
+        conn.set_awaiting_reply(false);
+        rows
     }
 
     async fn query_typed(
@@ -113,17 +123,29 @@ impl PgPoolExt for ConnectionPool<PgManager> {
         sql: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Vec<Row>, SqlError> {
-        let conn = self.get().await?;
-        Ok(conn.query_typed(sql, params).await?)
+        let mut conn = self.get().await?;
+        // Marked while a request is on the wire, as in `query`.
+        conn.set_awaiting_reply(true);
+        let rows = conn.query_typed(sql, params).await;
+        conn.set_awaiting_reply(false);
+        Ok(rows?)
     }
 
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, SqlError> {
         let mut conn = self.get().await?;
-        if conn.transaction_pooling() {
-            return unnamed::execute(&mut conn, sql, params).await;
-        }
-        let stmt = conn.prepare_cached(sql).await?;
-        Ok(conn.execute(&stmt, params).await?)
+        // Marked while a request is on the wire, as in `query`.
+        conn.set_awaiting_reply(true);
+        let n = if conn.transaction_pooling() {
+            unnamed::execute(&mut conn, sql, params).await
+        } else {
+            async {
+                let stmt = conn.prepare_cached(sql).await?;
+                Ok(conn.execute(&stmt, params).await?)
+            }
+            .await
+        };
+        conn.set_awaiting_reply(false);
+        n
     }
 
     async fn execute_many(
@@ -132,11 +154,15 @@ impl PgPoolExt for ConnectionPool<PgManager> {
         batch: &[&[&(dyn ToSql + Sync)]],
     ) -> Result<u64, SqlError> {
         let mut conn = self.get().await?;
+        // Marked while a request is on the wire, as in `query`; dirty from
+        // BEGIN until the transaction ended.
+        conn.set_awaiting_reply(true);
         let cached = if conn.transaction_pooling() {
             None
         } else {
             Some(conn.prepare_cached(sql).await?)
         };
+        conn.set_awaiting_reply(false);
         conn.set_dirty(true);
         let tx = conn.client_mut().transaction().await?;
         // Behind PgBouncer, prepared inside the transaction and closed (dropped)

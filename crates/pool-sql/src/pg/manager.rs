@@ -84,6 +84,10 @@ pub struct PgConnection {
     /// inside a transaction, so that later calls are one unnamed round trip.
     param_types: ParamTypeMap,
     transaction_pooling: bool,
+    /// A helper's request may still be on the wire: its caller was cancelled
+    /// before the reply. The next checkout waits for that reply first, under
+    /// the pool's deadline (see `reset`).
+    awaiting_reply: bool,
     driver: JoinHandle<()>,
 }
 
@@ -107,6 +111,11 @@ impl PgConnection {
     /// The client and the statement cache, for a transaction that needs both.
     pub(crate) fn client_mut(&mut self) -> &mut Client {
         &mut self.client
+    }
+
+    /// Marks that a request is (or no longer is) waiting for its reply.
+    pub(crate) fn set_awaiting_reply(&mut self, on: bool) {
+        self.awaiting_reply = on;
     }
 
     /// The parameter types learnt for `sql` (statement-free path).
@@ -344,6 +353,7 @@ impl Manager for PgManager {
             statements: StatementMap::default(),
             param_types: ParamTypeMap::default(),
             transaction_pooling: self.transaction_pooling,
+            awaiting_reply: false,
             driver,
         })
     }
@@ -358,6 +368,14 @@ impl Manager for PgManager {
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), DbError> {
+        if conn.awaiting_reply {
+            // A caller was cancelled before its reply: the next request would
+            // queue behind it, for ever on a peer gone silent. An empty query
+            // answers once that reply is in, and the pool bounds the wait by
+            // its deadline (a silent connection is then closed).
+            conn.client.simple_query("").await?;
+            conn.awaiting_reply = false;
+        }
         // Behind a transaction-pooling PgBouncer, DISCARD ALL would run on
         // whichever server connection is free and reset another client's
         // state: checking for an open transaction is what is left.
@@ -392,6 +410,14 @@ impl Manager for PgManager {
                 Ok(())
             }
         }
+    }
+
+    fn reset_is_cancel_safe(&self, _conn: &PgConnection) -> bool {
+        // A cancelled wait for a pending reply (`Fast`) or a cancelled
+        // `Verified` query leaves one more request pending, which the next
+        // reset waits for in turn; `Clean` clears the statement cache after
+        // `DISCARD ALL` returns, so a cancel in between would leave it stale.
+        self.policy != RecyclePolicy::Clean
     }
 
     fn is_transient(&self, error: &DbError) -> bool {

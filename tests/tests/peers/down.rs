@@ -1,63 +1,18 @@
-//! The "database down" contract side by side: pool-sql, bb8-postgres and
-//! deadpool-postgres, each with comparable settings, against one throwaway
-//! PostgreSQL that is stopped (`-m immediate`, a crash) under a warm pool
-//! and started again. For each: how long a call takes to fail while the
-//! server is down and what its error says, and how long after the restart
-//! the pool serves again. The figures are printed (docs/reliability.md
-//! quotes them); only pool-sql's contract is asserted — the peers' behaviour
-//! is theirs to choose.
+//! The "database down" contract: one throwaway PostgreSQL stopped
+//! (`-m immediate`, a crash) under each warm pool and started again. For
+//! each: how long a call takes to fail while the server is down and what its
+//! error says, and how long after the restart the pool serves again.
 
 use std::time::{Duration, Instant};
 
-use pool_core::ConnectionPool;
-use pool_sql::{PgManager, PgPool, PgPoolExt};
 use unipool_tests::pg::ThrowawayPg;
+
+use crate::support::{Knobs, Subject, ALL};
 
 const MAX: usize = 4;
 /// How long any of them may wait for a connection.
 const WAIT: Duration = Duration::from_secs(2);
 const CONNECT: Duration = Duration::from_secs(1);
-
-/// One pool under test: a call is `SELECT 1` on a checked-out connection.
-enum Subject {
-    Ours(PgPool),
-    Bb8(bb8::Pool<bb8_postgres::PostgresConnectionManager<tokio_postgres::NoTls>>),
-    Deadpool(deadpool_postgres::Pool),
-}
-
-impl Subject {
-    fn name(&self) -> &'static str {
-        match self {
-            Subject::Ours(_) => "pool-sql",
-            Subject::Bb8(_) => "bb8-postgres 0.9",
-            Subject::Deadpool(_) => "deadpool-postgres 0.14",
-        }
-    }
-
-    async fn call(&self) -> Result<(), String> {
-        match self {
-            Subject::Ours(p) => p
-                .query("SELECT 1", &[])
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            Subject::Bb8(p) => {
-                let c = p.get().await.map_err(|e| e.to_string())?;
-                c.simple_query("SELECT 1")
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            }
-            Subject::Deadpool(p) => {
-                let c = p.get().await.map_err(|e| e.to_string())?;
-                c.simple_query("SELECT 1")
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            }
-        }
-    }
-}
 
 /// What one pool did around the outage.
 struct Contract {
@@ -120,42 +75,10 @@ async fn measure(pg: &ThrowawayPg, subject: Subject) -> Contract {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_down_side_by_side_with_bb8_and_deadpool() {
     let pg = ThrowawayPg::start(None);
-    let config: tokio_postgres::Config = pg.url().parse().unwrap();
-    let ours: PgPool = ConnectionPool::builder()
-        .max_size(MAX)
-        .acquire_timeout(WAIT)
-        .connect_timeout(CONNECT)
-        .build(PgManager::from_url(&pg.url()).unwrap())
-        .unwrap();
-    let bb8 = bb8::Pool::builder()
-        .max_size(MAX as u32)
-        .connection_timeout(WAIT)
-        .build(bb8_postgres::PostgresConnectionManager::new(
-            config.clone(),
-            tokio_postgres::NoTls,
-        ))
-        .await
-        .unwrap();
-    let dp = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::from_config(
-        config,
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    ))
-    .max_size(MAX)
-    .wait_timeout(Some(WAIT))
-    .create_timeout(Some(CONNECT))
-    .runtime(deadpool_postgres::Runtime::Tokio1)
-    .build()
-    .unwrap();
-
+    let knobs = Knobs::new(MAX, WAIT, CONNECT);
     let mut results = Vec::new();
-    for subject in [
-        Subject::Ours(ours),
-        Subject::Bb8(bb8),
-        Subject::Deadpool(dp),
-    ] {
+    for kind in ALL {
+        let subject = Subject::build(kind, &pg.url(), &knobs).await;
         results.push(measure(&pg, subject).await);
     }
     for r in &results {
