@@ -186,6 +186,11 @@ async fn instruments_hold_the_traffic_of_each_pool() {
         point(&points, "unipool.http.connections_opened", &host).2,
         1.0
     );
-    assert_eq!(point(&points, "http.client.open_connections", &host).2, 1.0);
+    let open = |state| {
+        let mut with = host.to_vec();
+        with.push(("http.connection.state", state));
+        point(&points, "http.client.open_connections", &with).2
+    };
+    assert_eq!((open("idle"), open("active")), (1.0, 0.0));
     assert_eq!(point(&points, "http.client.active_requests", &host).2, 0.0);
 }

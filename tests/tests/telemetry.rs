@@ -206,6 +206,15 @@ async fn metrics_after_known_traffic_pass_promtool_and_hold_no_password() {
         sample(&text, &format!("http_client_active_requests{host}")),
         0.0
     );
+    let open = |state: &str| {
+        sample(
+            &text,
+            &format!(
+                "http_client_open_connections{{db_client_connection_pool_name=\"api\",server_address=\"{address}\",server_port=\"{port}\",http_connection_state=\"{state}\"}}"
+            ),
+        )
+    };
+    assert_eq!((open("idle"), open("active")), (1.0, 0.0));
     assert_eq!(
         sample(
             &text,

@@ -120,6 +120,18 @@ pub struct HostStats {
     pub reuse_rate: f64,
 }
 
+impl HostStats {
+    /// The open connections as OpenTelemetry's `http.connection.state` splits
+    /// them: `(active, idle)`. A request waiting for its response holds a
+    /// connection, so `active = min(in_flight, open_connections)` (under
+    /// HTTP/2 several requests share one, and this counts them as several
+    /// connections, capped by the open ones); `idle` is the rest.
+    pub fn connections_by_state(&self) -> (usize, usize) {
+        let active = self.in_flight.min(self.open_connections);
+        (active, self.open_connections - active)
+    }
+}
+
 /// Figures of a service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpStats {
@@ -665,5 +677,33 @@ impl Health for HttpPool {
             };
         }
         HealthStatus::Healthy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostStats;
+
+    fn host(in_flight: usize, open_connections: usize) -> HostStats {
+        HostStats {
+            host: "127.0.0.1:80".into(),
+            requests: 0,
+            failures: 0,
+            connections_opened: 0,
+            open_connections,
+            connect_failures: 0,
+            in_flight,
+            connect_time: None,
+            reuse_rate: 0.0,
+        }
+    }
+
+    #[test]
+    fn open_connections_split_into_active_and_idle() {
+        assert_eq!(host(0, 3).connections_by_state(), (0, 3));
+        assert_eq!(host(1, 3).connections_by_state(), (1, 2));
+        // Requests waiting for a connection that is not open yet.
+        assert_eq!(host(5, 2).connections_by_state(), (2, 0));
+        assert_eq!(host(0, 0).connections_by_state(), (0, 0));
     }
 }

@@ -228,11 +228,17 @@ fn http_hosts(
         meter
             .i64_observable_up_down_counter("http.client.open_connections")
             .with_unit("{connection}")
-            .with_description("Connections open to the host (idle and active together)")
+            .with_description("Connections open to the host, by state (active: carrying a request that waits for its response)")
             .with_callback(move |o| {
                 for (name, pool) in r.http_pools() {
                     for h in pool.stats().hosts {
-                        o.observe(h.open_connections as i64, &attributes(&name, &h));
+                        let (active, idle) = h.connections_by_state();
+                        let [pool, address, port] = attributes(&name, &h);
+                        for (state, n) in [("active", active), ("idle", idle)] {
+                            let state = KeyValue::new("http.connection.state", state);
+                            let with = [pool.clone(), address.clone(), port.clone(), state];
+                            o.observe(n as i64, &with);
+                        }
                     }
                 }
             })

@@ -401,13 +401,22 @@ fn http_hosts(registry: &Registry, enc: &mut DescriptorEncoder<'_>) -> Result<()
             ("server_port", port.to_string()),
         ]
     };
-    let series: [HostSeries; 7] = [
-        (
-            "http_client_open_connections",
-            "Connections open to the host (idle and active)",
-            MetricType::Gauge,
-            |h| Value::Gauge(h.open_connections as i64),
-        ),
+    let mut m = enc.encode_descriptor(
+        "http_client_open_connections",
+        "Connections open to the host, by state (active: carrying a request that waits for its response)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (pool, h) in &hosts {
+        let (active, idle) = h.connections_by_state();
+        let [pool, address, port] = labels(pool, h);
+        for (state, n) in [("active", active), ("idle", idle)] {
+            let state = ("http_connection_state", state.to_string());
+            let l = [pool.clone(), address.clone(), port.clone(), state];
+            ConstGauge::new(n as i64).encode(m.encode_family(&l)?)?;
+        }
+    }
+    let series: [HostSeries; 6] = [
         (
             "http_client_active_requests",
             "Requests to the host waiting for their response",
