@@ -4,6 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The shared server's URL.
 pub fn url() -> String {
@@ -156,5 +159,59 @@ impl Drop for ThrowawayPg {
     fn drop(&mut self) {
         self.stop("immediate");
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `url` with an `application_name` unique to this process and `tag`, so
+/// that the server's count of a pool's sessions can be read.
+pub fn named(url: &str, tag: &str) -> (String, String) {
+    let app = format!("unipool_{tag}_{}", std::process::id());
+    let sep = if url.contains('?') { '&' } else { '?' };
+    (format!("{url}{sep}application_name={app}"), app)
+}
+
+/// Samples the server's count of sessions named `app` every 2 ms, from a
+/// connection of its own, until [`ServerCount::stop`].
+#[derive(Debug)]
+pub struct ServerCount {
+    stop: Arc<AtomicBool>,
+    max: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerCount {
+    pub async fn start(url: &str, app: &str) -> ServerCount {
+        let (watch, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let (stop, max) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let task = {
+            let (stop, max, app) = (stop.clone(), max.clone(), app.to_owned());
+            tokio::spawn(async move {
+                while !stop.load(SeqCst) {
+                    let row = watch
+                        .query_one(
+                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                            &[&app],
+                        )
+                        .await
+                        .unwrap();
+                    max.fetch_max(row.get::<_, i64>(0) as usize, SeqCst);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+        };
+        ServerCount { stop, max, task }
+    }
+
+    /// Stops sampling; the largest count seen.
+    pub async fn stop(self) -> usize {
+        self.stop.store(true, SeqCst);
+        self.task.await.unwrap();
+        self.max.load(SeqCst)
     }
 }

@@ -83,26 +83,7 @@ async fn a_spike_on_an_empty_postgres_pool_with_slow_connects() {
         .build(PgManager::from_url(&url).unwrap())
         .unwrap();
 
-    let (watch, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let (stop, server_max, sampler) = {
-        let watch = Arc::new(watch);
-        sample(move || {
-            let (watch, app) = (watch.clone(), app.clone());
-            async move {
-                let row = watch
-                    .query_one(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                        &[&app],
-                    )
-                    .await
-                    .unwrap();
-                row.get::<_, i64>(0) as usize
-            }
-        })
-    };
+    let server = unipool_tests::pg::ServerCount::start(&base, &app).await;
     let pool_max = Arc::new(AtomicUsize::new(0));
 
     let start = Instant::now();
@@ -120,21 +101,15 @@ async fn a_spike_on_an_empty_postgres_pool_with_slow_connects() {
     }
     let served_in = start.elapsed();
     let shrank_in = back_to_min_idle(&pool).await;
-    stop.store(true, SeqCst);
-    sampler.await.unwrap();
+    let server_max = server.stop().await;
     let s = pool.stats();
     eprintln!(
         "{TASKS} served in {served_in:?}; back to min_idle {shrank_in:?} later; \
-         pool held at most {}, server saw at most {}; {s:?}",
+         pool held at most {}, server saw at most {server_max}; {s:?}",
         pool_max.load(SeqCst),
-        server_max.load(SeqCst)
     );
     assert!(pool_max.load(SeqCst) <= MAX);
-    assert!(
-        server_max.load(SeqCst) <= MAX,
-        "server saw {}",
-        server_max.load(SeqCst)
-    );
+    assert!(server_max <= MAX, "server saw {server_max}");
     assert!(
         s.created as usize <= MAX,
         "{} connects for a pool of {MAX}",

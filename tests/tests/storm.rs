@@ -6,7 +6,7 @@
 //! cancelled query's late reply never reaches another caller), and the server
 //! never saw more connections than `max_size` (sampled from its side).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,9 +70,7 @@ async fn settled(pool: &dyn Pool) -> pool_core::Stats {
 async fn a_cancellation_storm_leaves_the_postgres_pool_consistent() {
     unipool_tests::require!("postgres");
     let base = unipool_tests::pg::url();
-    let app = format!("unipool_storm_{}", std::process::id());
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}application_name={app}");
+    let (url, app) = unipool_tests::pg::named(&base, "storm");
     let pool: PgPool = ConnectionPool::builder()
         .max_size(MAX)
         .acquire_timeout(Duration::from_secs(10))
@@ -80,30 +78,7 @@ async fn a_cancellation_storm_leaves_the_postgres_pool_consistent() {
         .unwrap();
 
     // The server's own count of this pool's sessions, sampled throughout.
-    let (watch, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let (stop, seen_max) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    );
-    let sampler = {
-        let (stop, seen_max, app) = (stop.clone(), seen_max.clone(), app.clone());
-        tokio::spawn(async move {
-            while !stop.load(SeqCst) {
-                let row = watch
-                    .query_one(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                        &[&app],
-                    )
-                    .await
-                    .unwrap();
-                seen_max.fetch_max(row.get::<_, i64>(0) as usize, SeqCst);
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        })
-    };
+    let server = unipool_tests::pg::ServerCount::start(&base, &app).await;
 
     let p = pool.clone();
     let outcome = storm(move |i| {
@@ -137,21 +112,16 @@ async fn a_cancellation_storm_leaves_the_postgres_pool_consistent() {
     while let Some(r) = set.join_next().await {
         r.unwrap();
     }
-    stop.store(true, SeqCst);
-    sampler.await.unwrap();
+    let seen_max = server.stop().await;
     let (done, cut) = (outcome.done.load(SeqCst), outcome.cut.load(SeqCst));
-    eprintln!(
-        "{done} completed, {cut} cut; server saw at most {} sessions; {s:?}",
-        seen_max.load(SeqCst)
-    );
+    eprintln!("{done} completed, {cut} cut; server saw at most {seen_max} sessions; {s:?}");
     assert!(
         done > 0 && cut > 0,
         "the storm must both complete and cut calls"
     );
     assert!(
-        seen_max.load(SeqCst) <= MAX,
-        "the server saw {} sessions of a pool of {MAX}",
-        seen_max.load(SeqCst)
+        seen_max <= MAX,
+        "the server saw {seen_max} sessions of a pool of {MAX}"
     );
 }
 

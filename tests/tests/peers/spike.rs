@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use unipool_tests::proxy::{addr_of, through, Proxy};
 
-use crate::support::{named, Kind, Knobs, ServerCount, Subject, ALL};
+use unipool_tests::pg::{named, ServerCount};
+
+use crate::support::{Kind, Knobs, Subject, ALL};
 
 const TASKS: i32 = 200;
 const MAX: usize = 10;
@@ -44,7 +46,7 @@ async fn a_spike_on_slow_connects_side_by_side() {
     for kind in ALL {
         let proxy = Proxy::start(addr_of(&base)).await;
         proxy.set_connect_delay(Duration::from_millis(150));
-        let (url, app) = named(&through(&base, &proxy), &format!("spike_{kind:?}"));
+        let (url, app) = named(&through(&base, &proxy), &format!("peers_spike_{kind:?}"));
         let server = ServerCount::start(&base, &app).await;
         let subject = Arc::new(Subject::build(kind, &url, &knobs).await);
         let pool_max = Arc::new(AtomicUsize::new(0));

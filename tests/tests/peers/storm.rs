@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use unipool_tests::rng::Rng;
 
-use crate::support::{named, Counts, Kind, Knobs, ServerCount, Subject, ALL};
+use unipool_tests::pg::{named, ServerCount};
+
+use crate::support::{Counts, Kind, Knobs, Subject, ALL};
 
 const MAX: usize = 5;
 const WAVES: i32 = 40;
@@ -84,7 +86,7 @@ async fn a_cancellation_storm_side_by_side() {
     let knobs = Knobs::new(MAX, Duration::from_secs(10), Duration::from_secs(1));
     let rng = Rng::new();
     for kind in ALL {
-        let (url, app) = named(&base, &format!("storm_{kind:?}"));
+        let (url, app) = named(&base, &format!("peers_storm_{kind:?}"));
         let server = ServerCount::start(&base, &app).await;
         let subject = Arc::new(Subject::build(kind, &url, &knobs).await);
         let [done, cut, failed, wrong] = storm(&subject, rng.clone()).await;
