@@ -557,3 +557,45 @@ async fn a_query_cancelled_on_a_silent_postgres_does_not_poison_the_next_caller(
     );
     assert_eq!(pool.stats().closed_check_failed, 1, "{:?}", pool.stats());
 }
+
+/// A caller that gives up while the pool checks an idle connection (past
+/// `validate_after`) on a peer gone silent: the half-done check must not
+/// leave that connection to the next caller, who would otherwise get it
+/// without a check (it was just returned) and wait behind the probe.
+#[tokio::test]
+async fn a_check_cancelled_on_a_silent_postgres_does_not_poison_the_next_caller() {
+    unipool_tests::require!("postgres");
+    let url = unipool_tests::pg::url();
+    let proxy = Proxy::start(addr_of(&url)).await;
+    let pool: PgPool = ConnectionPool::builder()
+        .max_size(1)
+        .validate_after(Duration::from_millis(100))
+        .connect_timeout(Duration::from_millis(500))
+        .acquire_timeout(Duration::from_secs(5))
+        .build(PgManager::from_url(&through(&url, &proxy)).unwrap())
+        .unwrap();
+    pool.query("SELECT 1", &[]).await.unwrap();
+    // Idle well past `validate_after` (its clock is coarse): the next
+    // checkout checks the connection.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    proxy.set_mode(Mode::Blackhole);
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(100), pool.query("SELECT 1", &[])).await;
+    assert!(
+        cancelled.is_err(),
+        "the silent peer answered: {cancelled:?}"
+    );
+    proxy.set_mode(Mode::Pass);
+
+    let start = Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(3), pool.query("SELECT 2::int4", &[]))
+        .await
+        .expect("the next caller waited behind the cancelled check");
+    assert_eq!(next.unwrap()[0].get::<_, i32>(0), 2);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}

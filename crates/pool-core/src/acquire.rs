@@ -248,6 +248,10 @@ async fn check<M: Manager>(
     timeout: Option<Duration>,
     now: u64,
 ) -> bool {
+    // Dirty while the probe is out, whatever `reset_is_cancel_safe` said of
+    // the reset: a caller cancelled here leaves the probe pending, and the
+    // connection, just returned, would reach the next caller unchecked.
+    guard.set_dirty(true);
     let deadline = || io_deadline(inner, started, timeout);
     let checked = lazy_timeout(deadline, inner.manager.check(&mut **guard)).await;
     if !matches!(checked, Some(Ok(()))) {

@@ -151,6 +151,56 @@ async fn a_dirty_connection_never_reaches_the_next_caller() {
     assert_eq!(pool.stats().closed_broken, 1);
 }
 
+/// Gets `pool`'s connection in a task that stays in checkout (a reset or
+/// check that never answers) and cancels it there.
+async fn cancel_in_checkout(pool: &ConnectionPool<TestManager>) {
+    let stuck = {
+        let p = pool.clone();
+        tokio::spawn(async move { drop(p.get().await) })
+    };
+    settle().await;
+    stuck.abort();
+    let _ = stuck.await;
+}
+
+/// A manager whose reset is cancel-safe keeps a connection whose caller was
+/// cancelled during the reset (it is reset again on its next checkout).
+#[tokio::test(start_paused = true)]
+async fn a_cancel_safe_reset_cut_short_keeps_the_connection() {
+    let m = TestManager::new().cancel_safe_reset();
+    let (counts, script) = m.handles();
+    let pool = ConnectionPool::builder().max_size(1).build(m).unwrap();
+    let first = pool.get().await.unwrap().id;
+    script.lock().unwrap().reset = Act::Hang;
+    cancel_in_checkout(&pool).await;
+    script.lock().unwrap().reset = Act::Ok;
+    let next = pool.get().await.unwrap();
+    assert_eq!(next.id, first);
+    assert_eq!(pool.stats().closed_broken, 0);
+    assert_eq!(counts.resets(), 2);
+}
+
+/// The check stays dirty whatever the reset is: a caller cancelled while
+/// its connection is probed leaves the probe pending, and the connection
+/// must not reach the next caller (who would get it unchecked, just returned).
+#[tokio::test(start_paused = true)]
+async fn a_check_cut_short_closes_the_connection_even_after_a_cancel_safe_reset() {
+    let m = TestManager::new().cancel_safe_reset();
+    let (_, script) = m.handles();
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .validate_after(Duration::ZERO)
+        .build(m)
+        .unwrap();
+    let first = pool.get().await.unwrap().id;
+    script.lock().unwrap().check = Act::Hang;
+    cancel_in_checkout(&pool).await;
+    script.lock().unwrap().check = Act::Ok;
+    let next = pool.get().await.unwrap();
+    assert_ne!(next.id, first);
+    assert_eq!(pool.stats().closed_broken, 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn reset_runs_before_every_reuse() {
     let m = TestManager::new();

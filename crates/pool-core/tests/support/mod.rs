@@ -79,6 +79,8 @@ pub struct TestManager {
     pub script: Arc<Mutex<Script>>,
     pub broken: Arc<AtomicBool>,
     pub transient: bool,
+    /// What `reset_is_cancel_safe` answers.
+    pub cancel_safe_reset: bool,
 }
 
 /// A connection: its id, and a flag the test can set to make it "dirty".
@@ -106,7 +108,14 @@ impl TestManager {
             })),
             broken: Arc::default(),
             transient: false,
+            cancel_safe_reset: false,
         }
+    }
+
+    /// A manager whose reset a cancel cannot leave half done.
+    pub fn cancel_safe_reset(mut self) -> Self {
+        self.cancel_safe_reset = true;
+        self
     }
 
     pub fn connect_with(self, a: Act) -> Self {
@@ -157,6 +166,10 @@ impl Manager for TestManager {
         act.run("reset").await?;
         conn.dirty = false;
         Ok(())
+    }
+
+    fn reset_is_cancel_safe(&self, _conn: &Conn) -> bool {
+        self.cancel_safe_reset
     }
 
     fn is_broken(&self, conn: &mut Conn) -> bool {
