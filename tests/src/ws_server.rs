@@ -7,7 +7,8 @@
 //! Routes: any path echoes text and binary messages; the text `SUB` starts a
 //! stream of `tick <n>` messages every 10 ms on that connection; `/private`
 //! needs `Authorization: Bearer let-me-in`; `/pinger` pings every 20 ms and
-//! counts the pongs. A client's Close can be answered late
+//! counts the pongs; `/twice` follows each echo with the text `extra`, in
+//! the same write. A client's Close can be answered late
 //! (`close_delay_ms`).
 
 use std::collections::HashMap;
@@ -239,6 +240,7 @@ where
     let mut tick = 0u64;
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     let pinging = path == "/pinger";
+    let twice = path == "/twice";
     let mut pinger = tokio::time::interval(Duration::from_millis(20));
     loop {
         if state.mute.load(SeqCst) {
@@ -271,6 +273,17 @@ where
                 Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
                     state.messages.fetch_add(1, SeqCst);
                     if state.mute.load(SeqCst) {
+                        continue;
+                    }
+                    if twice {
+                        // The echo and one more message in one write, so that
+                        // the client reads both at once.
+                        let sent = ws.feed(m).await.is_ok()
+                            && ws.feed(Message::text("extra")).await.is_ok()
+                            && ws.flush().await.is_ok();
+                        if !sent {
+                            break;
+                        }
                         continue;
                     }
                     if ws.send(m).await.is_err() {

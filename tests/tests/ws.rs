@@ -339,6 +339,27 @@ async fn a_holder_that_only_sends_answers_the_peers_pings() {
     }
 }
 
+/// A message read from the socket together with a reply, and left unread by
+/// its holder, is dropped at the next checkout: the socket has nothing more
+/// to say then, the WebSocket's read buffer holds it (the checkout's fast
+/// path must see that).
+#[tokio::test]
+async fn a_message_read_with_the_reply_does_not_reach_the_next_holder() {
+    let server = ws_server::start().await;
+    let pool = WsPool::new(config(1, 1)).unwrap();
+    let url = server.url("/twice");
+    for i in 0..20 {
+        let msg = format!("m{i}");
+        assert_eq!(
+            pool.send_recv(&url, msg.as_str()).await.unwrap(),
+            Message::text(msg),
+            "round trip {i}"
+        );
+    }
+    assert_eq!(pool.stats().dropped_messages, 19);
+    assert_eq!(pool.stats().pool.created, 1);
+}
+
 /// Messages that arrive on an idle connection are dropped, not given to the
 /// next holder; a `send_recv` whose reply did not come discards its connection.
 #[tokio::test]

@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::closing::Closing;
 use crate::error::WsError;
 use crate::stats::Counters;
+use crate::tracked::Tracked;
 
-pub(crate) type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Stream = WebSocketStream<MaybeTlsStream<Tracked>>;
 
 /// How long a holder may send without reading before `send` polls the read
 /// half (so that the peer's pings are answered).
@@ -51,6 +51,8 @@ pub struct WsConnection {
     /// A read happened since `last_read` was set (a flag, not a clock reading,
     /// on the receive path).
     read_since: bool,
+    /// Messages taken from the stream, of every kind (see `Tracked::is_quiet`).
+    taken: u64,
 }
 
 impl std::fmt::Debug for WsConnection {
@@ -83,6 +85,25 @@ impl WsConnection {
             pending: std::collections::VecDeque::new(),
             last_read: Instant::now(),
             read_since: false,
+            taken: 0,
+        }
+    }
+
+    /// Counts a message taken from the stream.
+    fn took(
+        &mut self,
+        next: Option<Result<Message, tungstenite::Error>>,
+    ) -> Option<Result<Message, tungstenite::Error>> {
+        self.taken += u64::from(matches!(next, Some(Ok(_))));
+        next
+    }
+
+    /// Whether nothing can have arrived since the last message taken, so that
+    /// a read would find nothing (see `Tracked::is_quiet`).
+    fn is_quiet(&self) -> bool {
+        match self.stream.as_ref().map(|s| s.get_ref()) {
+            Some(MaybeTlsStream::Plain(tcp)) => tcp.is_quiet(self.taken),
+            _ => false,
         }
     }
 
@@ -136,7 +157,7 @@ impl WsConnection {
     fn poll_read_half(&mut self) -> Result<(), WsError> {
         self.last_read = Instant::now();
         while let Some(next) = self.stream()?.next().now_or_never() {
-            match next {
+            match self.took(next) {
                 Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => self.pending.push_back(m),
                 Some(Ok(Message::Close(frame))) => return Err(self.peer_closed(frame)),
                 Some(Ok(_)) => {}
@@ -170,7 +191,7 @@ impl WsConnection {
     pub(crate) async fn next_frame(&mut self) -> Result<Message, WsError> {
         let next = self.stream()?.next().await;
         self.read_since = true;
-        match next {
+        match self.took(next) {
             Some(Ok(Message::Close(frame))) => Err(self.peer_closed(frame)),
             Some(Ok(m)) => Ok(m),
             Some(Err(e)) => Err(self.fail(e)),
@@ -288,13 +309,16 @@ impl WsConnection {
         for _ in self.pending.drain(..) {
             self.counters.dropped();
         }
+        if self.is_quiet() {
+            return Ok(());
+        }
         let mut read_any = false;
         loop {
             let Some(next) = self.stream()?.next().now_or_never() else {
                 break;
             };
             read_any = true;
-            match next {
+            match self.took(next) {
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => self.counters.dropped(),
                 Some(Ok(Message::Close(frame))) => return Err(self.peer_closed(frame)),
                 Some(Ok(_)) => {}

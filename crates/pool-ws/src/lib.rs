@@ -19,6 +19,7 @@ mod pool;
 mod stats;
 mod subscribe;
 mod tls;
+mod tracked;
 
 pub use config::WsConfig;
 pub use conn::{WsConnection, READ_POLL};

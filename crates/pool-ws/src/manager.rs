@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use pool_core::Manager;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use tokio_tungstenite::Connector;
 
 use crate::closing::Closing;
@@ -12,6 +13,7 @@ use crate::config::WsConfig;
 use crate::conn::WsConnection;
 use crate::error::WsError;
 use crate::stats::Counters;
+use crate::tracked::Tracked;
 
 /// What every URL's manager shares: the configuration, TLS, counters.
 #[derive(Debug)]
@@ -71,6 +73,23 @@ impl WsManager {
     }
 }
 
+impl WsManager {
+    /// The TCP connection, Nagle off (as tokio-tungstenite's own connect
+    /// does; our messages are small and latency-bound).
+    async fn tcp(&self) -> std::io::Result<TcpStream> {
+        let unsupported = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "no host");
+        let url = self.url.as_ref().map_err(|_| unsupported())?;
+        let port = url.port_or_known_default().ok_or_else(unsupported)?;
+        let tcp = match url.host().ok_or_else(unsupported)? {
+            url::Host::Domain(name) => TcpStream::connect((name, port)).await?,
+            url::Host::Ipv4(ip) => TcpStream::connect((ip, port)).await?,
+            url::Host::Ipv6(ip) => TcpStream::connect((ip, port)).await?,
+        };
+        tcp.set_nodelay(true)?;
+        Ok(tcp)
+    }
+}
+
 impl Manager for WsManager {
     type Connection = WsConnection;
     type Error = WsError;
@@ -86,14 +105,19 @@ impl Manager for WsManager {
             Some(config) if tls => Connector::Rustls(config.clone()),
             _ => Connector::Plain,
         };
-        let (stream, _response) = tokio_tungstenite::connect_async_tls_with_config(
+        let failed = |e| WsError::from_tungstenite(&self.shown, e);
+        let tcp = self
+            .tcp()
+            .await
+            .map_err(|e| failed(tungstenite::Error::Io(e)))?;
+        let (stream, _response) = tokio_tungstenite::client_async_tls_with_config(
             request,
+            Tracked::new(tcp, tls),
             Some(self.shared.config.tungstenite()),
-            true,
             Some(connector),
         )
         .await
-        .map_err(|e| WsError::from_tungstenite(&self.shown, e))?;
+        .map_err(failed)?;
         Ok(WsConnection::new(
             stream,
             self.shown.clone(),
