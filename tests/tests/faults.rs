@@ -532,29 +532,12 @@ async fn a_query_cancelled_on_a_silent_postgres_does_not_poison_the_next_caller(
         .unwrap();
     pool.query("SELECT 1", &[]).await.unwrap();
 
-    proxy.set_mode(Mode::Blackhole);
     // Just used, so no check on checkout: the query goes out and hangs.
-    let cancelled =
-        tokio::time::timeout(Duration::from_millis(200), pool.query("SELECT 1", &[])).await;
-    assert!(
-        cancelled.is_err(),
-        "the silent peer answered: {cancelled:?}"
-    );
-    proxy.set_mode(Mode::Pass);
+    cancel_a_query_while_silent(&pool, &proxy, Duration::from_millis(200)).await;
 
     // The connection is idle for less than `validate_after`: without the
     // pending reply remembered, it would be handed out and hang again.
-    let start = Instant::now();
-    let next = tokio::time::timeout(Duration::from_secs(3), pool.query("SELECT 2::int4", &[]))
-        .await
-        .expect("the next caller waited behind the silent connection");
-    let rows = next.unwrap();
-    assert_eq!(rows[0].get::<_, i32>(0), 2);
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        start.elapsed()
-    );
+    next_caller_is_served(&pool, "the next caller waited behind the silent connection").await;
     assert_eq!(pool.stats().closed_check_failed, 1, "{:?}", pool.stats());
 }
 
@@ -579,19 +562,30 @@ async fn a_check_cancelled_on_a_silent_postgres_does_not_poison_the_next_caller(
     // checkout checks the connection.
     tokio::time::sleep(Duration::from_millis(600)).await;
 
+    cancel_a_query_while_silent(&pool, &proxy, Duration::from_millis(100)).await;
+
+    next_caller_is_served(&pool, "the next caller waited behind the cancelled check").await;
+}
+
+/// A query its caller gives up on after `patience`, while the proxy swallows
+/// all traffic; traffic passes again afterwards.
+async fn cancel_a_query_while_silent(pool: &PgPool, proxy: &Proxy, patience: Duration) {
     proxy.set_mode(Mode::Blackhole);
-    let cancelled =
-        tokio::time::timeout(Duration::from_millis(100), pool.query("SELECT 1", &[])).await;
+    let cancelled = tokio::time::timeout(patience, pool.query("SELECT 1", &[])).await;
     assert!(
         cancelled.is_err(),
         "the silent peer answered: {cancelled:?}"
     );
     proxy.set_mode(Mode::Pass);
+}
 
+/// The next query is answered, within 2 s (under a 3 s deadline that
+/// fails with `hung`).
+async fn next_caller_is_served(pool: &PgPool, hung: &str) {
     let start = Instant::now();
     let next = tokio::time::timeout(Duration::from_secs(3), pool.query("SELECT 2::int4", &[]))
         .await
-        .expect("the next caller waited behind the cancelled check");
+        .expect(hung);
     assert_eq!(next.unwrap()[0].get::<_, i32>(0), 2);
     assert!(
         start.elapsed() < Duration::from_secs(2),

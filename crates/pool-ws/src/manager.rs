@@ -71,9 +71,7 @@ impl WsManager {
         }
         Ok(request)
     }
-}
 
-impl WsManager {
     /// The TCP connection, Nagle off (as tokio-tungstenite's own connect
     /// does; our messages are small and latency-bound).
     async fn tcp(&self) -> std::io::Result<TcpStream> {
