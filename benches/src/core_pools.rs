@@ -84,18 +84,29 @@ impl BenchPool for Ours {
 #[derive(Default)]
 pub struct Counting([pool_core::util::StripedCounter; 6]);
 
-impl pool_core::Observer for Counting {
-    fn on_event(&self, _pool: &str, event: pool_core::Event) {
+impl Counting {
+    fn kind(event: &pool_core::Event) -> usize {
         use pool_core::Event::*;
-        let i = match event {
+        match event {
             Created { .. } => 0,
             CheckedOut { .. } => 1,
             CheckedIn { .. } => 2,
             Closed { .. } => 3,
             TimedOut { .. } => 4,
             _ => 5,
-        };
-        self.0[i].incr();
+        }
+    }
+}
+
+impl pool_core::Observer for Counting {
+    fn on_event(&self, _pool: &str, event: pool_core::Event) {
+        self.0[Self::kind(&event)].incr();
+    }
+
+    /// A batch of checkouts and returns: two adds.
+    fn on_events(&self, _pool: &str, batch: pool_core::EventBatch<'_>) {
+        self.0[1].add(batch.checkouts() as u64);
+        self.0[2].add(batch.returns() as u64);
     }
 }
 

@@ -219,7 +219,7 @@ fn count_wait<M: Manager>(inner: &Inner<M>, start: Instant, got: Instant) {
 
 /// How long a `get()` took to get its connection: zero when it read no
 /// clock (it found an idle connection and reset it at once).
-#[inline(never)]
+#[inline]
 fn waited_for(started: &Started<'_>, got: Option<Instant>) -> Duration {
     match (started.at, got) {
         (None, _) => Duration::ZERO,

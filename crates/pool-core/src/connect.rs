@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::clock::nanos_of;
 use crate::error::{ConnectFailure, LastError};
+use crate::event_log::EventLog;
 use crate::events::{Event, FailureKind};
 use crate::inner::Inner;
 use crate::jitter::{backoff, unit_random};
@@ -155,6 +156,7 @@ impl<M: Manager> Inner<M> {
                     fresh: true,
                     generation,
                     checked_out: now,
+                    log: EventLog::new(),
                 };
                 let slot = self.slots.fill(slot, entry);
                 self.mark_used(&slot);

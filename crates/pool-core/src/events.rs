@@ -11,8 +11,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::event_log::EventBatch;
+
 /// Receives a pool's [`Event`]s, synchronously, on the task that caused them
 /// (a `get()`, a guard's drop, the connect or reaper task).
+///
+/// Checkouts and returns come in batches, per connection and in order,
+/// through [`on_events`](Self::on_events): at once on a connection used less
+/// than once a millisecond, at most a millisecond late (or 16 events) on a
+/// busy one; what a connection buffered in its last millisecond of use
+/// arrives with its next use, the reaper's next pass, its close (before its
+/// `Closed`), or [`ConnectionPool::flush_events`](crate::ConnectionPool::flush_events),
+/// which an exporter calls before it reads. The other events come one by one.
 ///
 /// It runs on the pool's hot path: keep it short, never block, never call
 /// back into the pool. Count into per-thread or striped counters
@@ -39,6 +49,15 @@ pub trait Observer: Send + Sync + 'static {
     /// Called once per event; `pool` is the pool's name (a keyed pool's
     /// sub-pools are named `name[key]`).
     fn on_event(&self, pool: &str, event: Event);
+
+    /// Called with a batch of one connection's checkouts and returns, in
+    /// order. The default calls [`on_event`](Self::on_event) for each;
+    /// override it to count a batch at once ([`EventBatch::checkouts`]).
+    fn on_events(&self, pool: &str, batch: EventBatch<'_>) {
+        for event in batch.iter() {
+            self.on_event(pool, event);
+        }
+    }
 }
 
 /// One thing that happened to a pool.

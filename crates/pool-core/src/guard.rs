@@ -5,7 +5,6 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::events::Event;
 use crate::inner::Inner;
 use crate::manager::Manager;
 use crate::slots::{Entry, Held};
@@ -81,20 +80,41 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// closed or detached): the end of its use, if an observer saw it begin.
     fn give_back(&mut self) -> Held {
         if self.observed {
-            let out = self.entry().checked_out;
-            self.pool.observe_checkin(self.slot(), out);
+            self.report_checkin();
         }
         self.take_slot()
     }
 
-    /// Reports the checkout to the pool's observer (only with one installed:
+    /// The pool and this guard's entry, borrowed together.
+    fn parts(&mut self) -> (&Inner<M>, &mut Entry<M::Connection>) {
+        // SAFETY: as in `entry_mut`; the pool is a different object.
+        (&self.pool, unsafe { &mut *self.entry.as_ptr() })
+    }
+
+    /// Logs the checkout for the pool's observer (only with one installed:
     /// out of line, so that the plain checkout stays small); the time is kept
     /// for the use time reported on return.
     #[inline(never)]
     pub(crate) fn report_checkout(&mut self, wait: std::time::Duration) {
         self.observed = true;
-        self.entry_mut().checked_out = self.pool.clock.coarse();
-        self.pool.emit(|| Event::CheckedOut { wait });
+        let (pool, entry) = self.parts();
+        let now = pool.clock.coarse();
+        entry.checked_out = now;
+        if entry.log.checked_out(crate::clock::nanos_of(wait), now) {
+            pool.flush_log(&mut entry.log, now);
+        }
+    }
+
+    /// Counts the use time in the slot and logs the return for the observer.
+    fn report_checkin(&mut self) {
+        let index = self.slot().index();
+        let (pool, entry) = self.parts();
+        let now = pool.clock.coarse();
+        let used = now.saturating_sub(entry.checked_out);
+        pool.slots.meta(index).used.record_owned(used);
+        if entry.log.checked_in(used, now) {
+            pool.flush_log(&mut entry.log, now);
+        }
     }
 
     /// `Drop` of a guard whose checkout was reported (out of line, as
@@ -150,7 +170,9 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// may open another one.
     pub fn detach(mut self) -> M::Connection {
         let slot = self.give_back();
-        let (entry, vacant) = self.pool.slots.vacate(slot);
+        let (mut entry, vacant) = self.pool.slots.vacate(slot);
+        self.pool
+            .flush_log(&mut entry.log, self.pool.clock.coarse());
         self.pool.free(vacant);
         entry.conn
     }

@@ -24,6 +24,7 @@ use crate::clock::{nanos_of, Clock};
 use crate::config::{PoolConfig, QueueMode};
 use crate::deadlines::{Deadlines, Expire};
 use crate::error::LastError;
+use crate::event_log::EventLog;
 use crate::events::Event;
 use crate::hooks::Hooks;
 use crate::limit::{Capacity, TotalLimit};
@@ -326,7 +327,10 @@ impl<M: Manager> Inner<M> {
 
     /// Closes the connection of a held slot and frees the slot.
     pub(crate) fn close_taken(&self, slot: Held, reason: CloseReason) {
-        let (entry, vacant) = self.slots.vacate(slot);
+        let (mut entry, vacant) = self.slots.vacate(slot);
+        if !entry.log.is_empty() {
+            self.flush_log(&mut entry.log, self.clock.coarse());
+        }
         self.closed_one(reason);
         tracing::debug!(pool = %self.name, ?reason, "closing connection");
         // Drop before freeing the slot: the old socket is gone before a new one may
@@ -386,14 +390,27 @@ impl<M: Manager> Inner<M> {
         self.emit(|| Event::Closed { reason });
     }
 
-    /// The return of a connection handed out at `out` (coarse clock) while
-    /// observed: its use time, counted in its slot and reported.
-    pub(crate) fn observe_checkin(&self, slot: &Held, out: u64) {
-        let used = self.clock.coarse().saturating_sub(out);
-        self.slots.meta(slot.index()).used.record_owned(used);
-        self.emit(|| Event::CheckedIn {
-            used: Duration::from_nanos(used),
-        });
+    /// Hands what a connection logged to the observer (none: nothing logged).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn flush_log(&self, log: &mut EventLog, now: u64) {
+        if let Some(observer) = &self.hooks.observer {
+            log.flush(&**observer, &self.name, now);
+        }
+    }
+
+    /// Hands over what the idle connections logged in their last tick of use.
+    pub(crate) fn flush_events(&self) {
+        if self.hooks.observer.is_none() {
+            return;
+        }
+        for idx in self.slots.idle_snapshot() {
+            if let Some(mut slot) = self.slots.try_take_idle(idx) {
+                let now = self.clock.coarse();
+                self.flush_log(&mut self.slots.entry_mut(&mut slot).log, now);
+                self.release(slot);
+            }
+        }
     }
 
     // ----- closing ---------------------------------------------------------------

@@ -261,6 +261,13 @@ where
         self.sub_pools().iter().try_for_each(|p| p.set_min_idle(n))
     }
 
+    /// [`ConnectionPool::flush_events`] on every sub-pool.
+    pub fn flush_events(&self) {
+        for p in self.sub_pools() {
+            p.flush_events();
+        }
+    }
+
     /// [`ConnectionPool::evict_all`] on every sub-pool.
     pub fn evict_all(&self) {
         for p in self.sub_pools() {
@@ -326,6 +333,10 @@ where
 
     /// The sub-pools' figures summed; counters include sub-pools already
     /// forgotten (gauges are theirs only: a forgotten sub-pool held nothing).
+    fn flush_events(&self) {
+        KeyedPool::flush_events(self);
+    }
+
     fn stats(&self) -> Stats {
         let mut total = crate::lock::lock(&self.inner.retired).clone();
         for p in self.sub_pools() {

@@ -61,6 +61,7 @@ impl Model {
                     fresh: true,
                     generation: 0,
                     checked_out: 0,
+                    log: crate::event_log::EventLog::new(),
                 },
             );
             slots.put_idle(held);

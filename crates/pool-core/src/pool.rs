@@ -264,6 +264,16 @@ impl<M: Manager> ConnectionPool<M> {
         self.inner.evict_all();
     }
 
+    /// Hands the observer what idle connections logged in their last
+    /// millisecond of use: checkouts and returns reach an
+    /// [`Observer`](crate::Observer) in batches, and a connection that went
+    /// idle keeps its last ones until its next use or the reaper's next pass.
+    /// Call it before reading what an observer gathered (exporters do). A
+    /// connection in use hands over its events when it is returned.
+    pub fn flush_events(&self) {
+        self.inner.flush_events();
+    }
+
     /// `true` once `close` was called.
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()
@@ -295,6 +305,10 @@ impl<M: Manager> Pool for ConnectionPool<M> {
 
     fn kind(&self) -> &str {
         self.inner.manager.kind()
+    }
+
+    fn flush_events(&self) {
+        ConnectionPool::flush_events(self);
     }
 
     fn stats(&self) -> Stats {

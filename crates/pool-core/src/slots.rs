@@ -24,6 +24,7 @@ use std::ptr::NonNull;
 
 use tokio::time::Instant;
 
+use crate::event_log::EventLog;
 use crate::padded::CachePadded;
 use crate::stats::{TimeTotals, Timing};
 /// One bit per slot, in 64-bit words, each word on its own cache line.
@@ -160,6 +161,8 @@ pub(crate) struct Entry<C> {
     pub(crate) generation: u64,
     /// When it was last handed out, coarse clock (only with an observer).
     pub(crate) checked_out: u64,
+    /// Its checkouts and returns not yet handed to the observer.
+    pub(crate) log: EventLog,
 }
 
 /// Per-slot storage plus what the reaper and eviction read without owning the slot.

@@ -110,13 +110,19 @@ impl StripedCounter {
     /// Adds one.
     #[inline]
     pub fn incr(&self) {
+        self.add(1);
+    }
+
+    /// Adds `v` (wrapping).
+    #[inline]
+    pub fn add(&self, v: u64) {
         let i = stripe();
         let s = &self.stripes[i];
         if i < STRIPES {
             // Only this thread writes stripe `i` while it owns it.
-            s.store(s.load(Relaxed) + 1, Relaxed);
+            s.store(s.load(Relaxed).wrapping_add(v), Relaxed);
         } else {
-            s.fetch_add(1, Relaxed);
+            s.fetch_add(v, Relaxed);
         }
     }
 

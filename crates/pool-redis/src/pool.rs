@@ -224,6 +224,10 @@ impl Pool for RedisPool {
         s
     }
 
+    fn flush_events(&self) {
+        self.inner.exclusive.flush_events();
+    }
+
     fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
         Box::pin(self.inner.exclusive.close(timeout))
     }

@@ -319,6 +319,10 @@ impl Pool for ZmqPool {
         Pool::stats(&self.inner.keyed)
     }
 
+    fn flush_events(&self) {
+        self.inner.keyed.flush_events();
+    }
+
     fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
         Pool::close(&self.inner.keyed, timeout)
     }

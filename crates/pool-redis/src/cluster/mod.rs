@@ -462,6 +462,12 @@ impl Pool for ClusterPool {
         s
     }
 
+    fn flush_events(&self) {
+        for (_, node) in self.nodes() {
+            node.flush_events();
+        }
+    }
+
     fn close(&self, timeout: Duration) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             let mut all = true;
