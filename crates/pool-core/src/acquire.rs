@@ -217,15 +217,16 @@ fn count_wait<M: Manager>(inner: &Inner<M>, start: Instant, got: Instant) {
     inner.counters.wait.record((got - start).as_nanos() as u64);
 }
 
-/// How long a `get()` took to get its connection: zero when it read no
-/// clock (it found an idle connection and reset it at once).
+/// How long a `get()` took to get its connection, in nanoseconds: zero when
+/// it read no clock (it found an idle connection and reset it at once).
 #[inline]
-fn waited_for(started: &Started<'_>, got: Option<Instant>) -> Duration {
-    match (started.at, got) {
-        (None, _) => Duration::ZERO,
+fn waited_for(started: &Started<'_>, got: Option<Instant>) -> u64 {
+    let waited = match (started.at, got) {
+        (None, _) => return 0,
         (Some((start, _)), Some(got)) => got - start,
         (Some((start, _)), None) => start.elapsed(),
-    }
+    };
+    nanos_of(waited)
 }
 
 /// When a reset or check that did not finish at once must give up: its own

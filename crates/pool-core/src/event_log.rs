@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use crate::events::{Event, Observer};
+use crate::stats::TimeTotals;
 
 /// Events a connection buffers at most before they are handed over.
 const BATCH: usize = 16;
@@ -30,6 +31,9 @@ pub(crate) struct EventLog {
     /// Bit `i`: event `i` is a return (else a checkout).
     returns: u32,
     len: usize,
+    /// The logged returns' use times: sum and longest.
+    used_sum: u64,
+    used_max: u64,
     /// Coarse time of the last hand-over, or [`NEVER`].
     flushed_at: u64,
 }
@@ -40,6 +44,8 @@ impl EventLog {
             nanos: [0; BATCH],
             returns: 0,
             len: 0,
+            used_sum: 0,
+            used_max: 0,
             flushed_at: NEVER,
         }
     }
@@ -55,6 +61,8 @@ impl EventLog {
     /// [`checked_out`](Self::checked_out).
     #[inline]
     pub(crate) fn checked_in(&mut self, used: u64, now: u64) -> bool {
+        self.used_sum = self.used_sum.wrapping_add(used);
+        self.used_max = self.used_max.max(used);
         self.push(used, true, now)
     }
 
@@ -71,18 +79,29 @@ impl EventLog {
         self.len == BATCH || now != self.flushed_at
     }
 
-    /// Hands what is buffered to `observer` in one call and empties the log.
-    pub(crate) fn flush(&mut self, observer: &dyn Observer, pool: &str, now: u64) {
+    /// Hands what is buffered to `observer` in one call and empties the log;
+    /// the returns' use times are counted in `used` (the slot's totals,
+    /// which only the slot's holder writes).
+    pub(crate) fn flush(
+        &mut self,
+        observer: &dyn Observer,
+        pool: &str,
+        used: &TimeTotals,
+        now: u64,
+    ) {
         let n = std::mem::take(&mut self.len);
         let returns = std::mem::take(&mut self.returns);
         self.flushed_at = now;
-        if n > 0 {
-            let batch = EventBatch {
-                nanos: &self.nanos[..n],
-                returns,
-            };
-            observer.on_events(pool, batch);
+        if n == 0 {
+            return;
         }
+        used.record_many_owned(
+            u64::from(returns.count_ones()),
+            std::mem::take(&mut self.used_sum),
+            std::mem::take(&mut self.used_max),
+        );
+        let nanos = &self.nanos[..n];
+        observer.on_events(pool, EventBatch { nanos, returns });
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -123,6 +142,17 @@ impl<'a> EventBatch<'a> {
         self.len() - self.returns()
     }
 
+    /// Each event as `(is_return, nanoseconds)`, in order: a checkout's wait
+    /// or a return's use time, without building the [`Event`]s (for an
+    /// observer that only buckets durations).
+    pub fn durations(&self) -> impl Iterator<Item = (bool, u64)> + 'a {
+        let returns = self.returns;
+        self.nanos
+            .iter()
+            .enumerate()
+            .map(move |(i, &nanos)| (returns & (1 << i) != 0, nanos))
+    }
+
     /// The events, in order: [`Event::CheckedOut`] and [`Event::CheckedIn`].
     pub fn iter(&self) -> impl Iterator<Item = Event> + 'a {
         let returns = self.returns;
@@ -151,6 +181,18 @@ mod tests {
         }
         fn on_events(&self, _pool: &str, batch: EventBatch<'_>) {
             assert_eq!(batch.checkouts() + batch.returns(), batch.len());
+            let from_durations: Vec<Event> = batch
+                .durations()
+                .map(|(r, n)| match r {
+                    true => Event::CheckedIn {
+                        used: Duration::from_nanos(n),
+                    },
+                    false => Event::CheckedOut {
+                        wait: Duration::from_nanos(n),
+                    },
+                })
+                .collect();
+            assert_eq!(from_durations, batch.iter().collect::<Vec<_>>());
             self.0.lock().unwrap().push(batch.iter().collect());
         }
     }
@@ -158,9 +200,10 @@ mod tests {
     #[test]
     fn the_first_event_of_a_tick_goes_out_at_once_the_rest_when_full() {
         let seen = Batches::default();
+        let used = TimeTotals::default();
         let mut log = EventLog::new();
         assert!(log.checked_out(7, 5), "never handed over: at once");
-        log.flush(&seen, "p", 5);
+        log.flush(&seen, "p", &used, 5);
         let mut pushes = 0;
         while !log.checked_in(pushes, 5) {
             pushes += 1;
@@ -170,14 +213,20 @@ mod tests {
             BATCH as u64,
             "same tick: only a full batch goes out"
         );
-        log.flush(&seen, "p", 5);
+        log.flush(&seen, "p", &used, 5);
         assert!(!log.checked_out(1, 5));
         assert!(log.checked_in(2, 6), "a new tick hands over what waited");
-        log.flush(&seen, "p", 6);
+        log.flush(&seen, "p", &used, 6);
         assert!(log.is_empty());
-        log.flush(&seen, "p", 6);
+        log.flush(&seen, "p", &used, 6);
 
         let ns = Duration::from_nanos;
+        let t = used.read();
+        assert_eq!(t.count, BATCH as u64 + 1, "every return's use time counted");
+        assert_eq!(
+            (t.total, t.max),
+            (ns((0..BATCH as u64).sum::<u64>() + 2), ns(15))
+        );
         let seen = seen.0.into_inner().unwrap();
         assert_eq!(seen.len(), 3, "an empty log hands over nothing: {seen:?}");
         assert_eq!(seen[0], [Event::CheckedOut { wait: ns(7) }]);

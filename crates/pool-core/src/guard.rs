@@ -91,40 +91,42 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
         (&self.pool, unsafe { &mut *self.entry.as_ptr() })
     }
 
-    /// Logs the checkout for the pool's observer (only with one installed:
-    /// out of line, so that the plain checkout stays small); the time is kept
-    /// for the use time reported on return.
-    #[inline(never)]
-    pub(crate) fn report_checkout(&mut self, wait: std::time::Duration) {
+    /// Logs the checkout for the pool's observer (only with one installed);
+    /// the time is kept for the use time reported on return. Inline, as
+    /// `report_checkin`: out of line, the two calls cost the observed
+    /// get()+drop more than their bodies, and the plain one was no smaller
+    /// (docs/benchmarks.md, "with an observer").
+    #[inline(always)]
+    pub(crate) fn report_checkout(&mut self, wait_nanos: u64) {
         self.observed = true;
-        let (pool, entry) = self.parts();
-        let now = pool.clock.coarse();
+        let now = self.pool.clock.coarse();
+        let entry = self.entry_mut();
         entry.checked_out = now;
-        if entry.log.checked_out(crate::clock::nanos_of(wait), now) {
-            pool.flush_log(&mut entry.log, now);
+        if entry.log.checked_out(wait_nanos, now) {
+            self.flush_log(now);
         }
     }
 
-    /// Counts the use time in the slot and logs the return for the observer.
+    /// Logs the return for the observer.
+    #[inline]
     fn report_checkin(&mut self) {
+        let now = self.pool.clock.coarse();
+        let entry = self.entry_mut();
+        if entry
+            .log
+            .checked_in(now.saturating_sub(entry.checked_out), now)
+        {
+            self.flush_log(now);
+        }
+    }
+
+    /// Hands the connection's log to the observer.
+    #[cold]
+    #[inline(never)]
+    fn flush_log(&mut self, now: u64) {
         let index = self.slot().index();
         let (pool, entry) = self.parts();
-        let now = pool.clock.coarse();
-        let used = now.saturating_sub(entry.checked_out);
-        pool.slots.meta(index).used.record_owned(used);
-        if entry.log.checked_in(used, now) {
-            pool.flush_log(&mut entry.log, now);
-        }
-    }
-
-    /// `Drop` of a guard whose checkout was reported (out of line, as
-    /// `report_checkout`).
-    #[inline(never)]
-    fn return_observed(&mut self) {
-        if self.slot.is_some() {
-            let slot = self.give_back();
-            self.pool.checkin(slot, self.dirty, self.touch);
-        }
+        pool.flush_log(&mut entry.log, index, now);
     }
 
     pub(crate) fn slot(&self) -> &Held {
@@ -169,10 +171,9 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// Takes the connection out of the pool for good; its slot is freed, so the pool
     /// may open another one.
     pub fn detach(mut self) -> M::Connection {
-        let slot = self.give_back();
-        let (mut entry, vacant) = self.pool.slots.vacate(slot);
-        self.pool
-            .flush_log(&mut entry.log, self.pool.clock.coarse());
+        let mut slot = self.give_back();
+        self.pool.flush_slot(&mut slot);
+        let (entry, vacant) = self.pool.slots.vacate(slot);
         self.pool.free(vacant);
         entry.conn
     }
@@ -216,10 +217,11 @@ impl<M: Manager> DerefMut for PooledConnection<'_, M> {
 
 impl<M: Manager> Drop for PooledConnection<'_, M> {
     fn drop(&mut self) {
-        if self.observed {
-            return self.return_observed();
-        }
-        if let Some(slot) = self.slot.take() {
+        if self.slot.is_some() {
+            if self.observed {
+                self.report_checkin();
+            }
+            let slot = self.take_slot();
             self.pool.checkin(slot, self.dirty, self.touch);
         }
     }

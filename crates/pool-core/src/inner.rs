@@ -326,11 +326,11 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Closes the connection of a held slot and frees the slot.
-    pub(crate) fn close_taken(&self, slot: Held, reason: CloseReason) {
-        let (mut entry, vacant) = self.slots.vacate(slot);
-        if !entry.log.is_empty() {
-            self.flush_log(&mut entry.log, self.clock.coarse());
-        }
+    pub(crate) fn close_taken(&self, mut slot: Held, reason: CloseReason) {
+        // Its checkouts and returns before its `Closed`, and its use times
+        // counted before the slot's totals are retired.
+        self.flush_slot(&mut slot);
+        let (entry, vacant) = self.slots.vacate(slot);
         self.closed_one(reason);
         tracing::debug!(pool = %self.name, ?reason, "closing connection");
         // Drop before freeing the slot: the old socket is gone before a new one may
@@ -390,12 +390,22 @@ impl<M: Manager> Inner<M> {
         self.emit(|| Event::Closed { reason });
     }
 
-    /// Hands what a connection logged to the observer (none: nothing logged).
+    /// Hands what a connection (in slot `index`) logged to the observer, and
+    /// counts its returns' use times in the slot.
     #[cold]
     #[inline(never)]
-    pub(crate) fn flush_log(&self, log: &mut EventLog, now: u64) {
+    pub(crate) fn flush_log(&self, log: &mut EventLog, index: usize, now: u64) {
         if let Some(observer) = &self.hooks.observer {
-            log.flush(&**observer, &self.name, now);
+            log.flush(&**observer, &self.name, &self.slots.meta(index).used, now);
+        }
+    }
+
+    /// [`flush_log`](Self::flush_log) for a held slot, if it logged anything.
+    pub(crate) fn flush_slot(&self, slot: &mut Held) {
+        let index = slot.index();
+        let entry = self.slots.entry_mut(slot);
+        if !entry.log.is_empty() {
+            self.flush_log(&mut entry.log, index, self.clock.coarse());
         }
     }
 
@@ -406,8 +416,7 @@ impl<M: Manager> Inner<M> {
         }
         for idx in self.slots.idle_snapshot() {
             if let Some(mut slot) = self.slots.try_take_idle(idx) {
-                let now = self.clock.coarse();
-                self.flush_log(&mut self.slots.entry_mut(&mut slot).log, now);
+                self.flush_slot(&mut slot);
                 self.release(slot);
             }
         }

@@ -50,10 +50,8 @@ impl<M: Manager> Inner<M> {
             let Some(mut slot) = self.slots.try_take_idle(idx) else {
                 continue;
             };
+            self.flush_slot(&mut slot);
             let entry = self.slots.entry_mut(&mut slot);
-            if !entry.log.is_empty() {
-                self.flush_log(&mut entry.log, self.clock.coarse());
-            }
             if now >= entry.expires {
                 idle_left = idle_left.saturating_sub(1);
                 self.close_taken(slot, CloseReason::Lifetime);

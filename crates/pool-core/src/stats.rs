@@ -150,15 +150,18 @@ impl TimeTotals {
         self.max.fetch_max(nanos, Relaxed);
     }
 
-    /// Records one duration where only one owner ever writes (a slot's
-    /// holder): loads and stores, no read-modify-write.
-    #[inline]
-    pub(crate) fn record_owned(&self, nanos: u64) {
-        self.count.store(self.count.load(Relaxed) + 1, Relaxed);
+    /// Records `count` durations summing to `nanos`, the longest `max`,
+    /// where only one owner ever writes (a slot's holder): loads and stores,
+    /// no read-modify-write.
+    pub(crate) fn record_many_owned(&self, count: u64, nanos: u64, max: u64) {
+        if count == 0 {
+            return;
+        }
+        self.count.store(self.count.load(Relaxed) + count, Relaxed);
         self.nanos
             .store(self.nanos.load(Relaxed).wrapping_add(nanos), Relaxed);
-        if nanos > self.max.load(Relaxed) {
-            self.max.store(nanos, Relaxed);
+        if max > self.max.load(Relaxed) {
+            self.max.store(max, Relaxed);
         }
     }
 

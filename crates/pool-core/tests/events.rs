@@ -218,6 +218,11 @@ async fn a_busy_connection_hands_its_events_over_in_batches_in_order() {
     pool.flush_events();
     let mut events = seen.take();
     assert_eq!(early + events.len(), 200);
+    assert_eq!(
+        Pool::stats(&pool).use_time.count,
+        101,
+        "use times at hand-over"
+    );
     events.drain(..early % 2);
     assert!(
         events.chunks(2).all(|p| matches!(
