@@ -7,8 +7,8 @@
 //! while an observer is installed): a connection used less than once a
 //! millisecond reports each event at once, a busy one at most a tick late.
 //! What a connection buffered during its last tick of use is handed over by
-//! its next use, the reaper's next pass, [`flush_events`], or its close
-//! (before its `Closed` event), whichever comes first.
+//! its next use, the reaper's next pass, [`flush_events`], its close
+//! (before its `Closed` event) or the pool's drop, whichever comes first.
 //!
 //! [`flush_events`]: crate::ConnectionPool::flush_events
 

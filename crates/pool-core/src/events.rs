@@ -21,7 +21,8 @@ use crate::event_log::EventBatch;
 /// than once a millisecond, at most a millisecond late (or 16 events) on a
 /// busy one; what a connection buffered in its last millisecond of use
 /// arrives with its next use, the reaper's next pass, its close (before its
-/// `Closed`), or [`ConnectionPool::flush_events`](crate::ConnectionPool::flush_events),
+/// `Closed`), the pool's drop, or
+/// [`ConnectionPool::flush_events`](crate::ConnectionPool::flush_events),
 /// which an exporter calls before it reads. The other events come one by one.
 ///
 /// It runs on the pool's hot path: keep it short, never block, never call

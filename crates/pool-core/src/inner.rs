@@ -450,6 +450,9 @@ impl<M: Manager> Inner<M> {
 impl<M: Manager> Drop for Inner<M> {
     fn drop(&mut self) {
         self.waiters.deadlines().stop();
+        // Every guard is gone: what the idle connections still logged is the
+        // observer's last chance to hear of it.
+        self.flush_events();
     }
 }
 

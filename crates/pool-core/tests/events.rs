@@ -247,3 +247,26 @@ async fn a_busy_connection_hands_its_events_over_in_batches_in_order() {
     drop(conn);
     assert_eq!(seen.take().len(), 1);
 }
+
+/// A pool dropped without `close` still hands over what its connections
+/// logged.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_pool_hands_over_what_its_connections_logged() {
+    let seen = Arc::new(Recorder::default());
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .observer(seen.clone())
+        .build(TestManager::new())
+        .unwrap();
+    drop(pool.get().await.unwrap());
+    drop(pool.get().await.unwrap());
+    let returns = |events: &[Event]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::CheckedIn { .. }))
+            .count()
+    };
+    assert_eq!(returns(&seen.take()), 0, "both logged in the same tick");
+    drop(pool);
+    assert_eq!(returns(&seen.take()), 2);
+}
