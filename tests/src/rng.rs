@@ -28,10 +28,16 @@ impl Rng {
 
     /// A deadline of 0–5 ms.
     pub fn deadline(&mut self) -> Duration {
+        self.deadline_within(Duration::from_millis(5))
+    }
+
+    /// A deadline of 0 to `max` (whole microseconds).
+    pub fn deadline_within(&mut self, max: Duration) -> Duration {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
-        Duration::from_micros(self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % 5_000)
+        let max = u64::try_from(max.as_micros()).unwrap_or(u64::MAX).max(1);
+        Duration::from_micros(self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % max)
     }
 }
 
