@@ -25,6 +25,7 @@ pub trait Pool: Health + Debug {
     fn last_error(&self) -> Option<String> {
         None
     }
+
     /// Hands the observer what idle connections logged in their last
     /// millisecond of use ([`Observer`](crate::Observer): checkouts and
     /// returns come in batches). Exporters call it before they read; a pool

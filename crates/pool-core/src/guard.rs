@@ -85,12 +85,6 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
         self.take_slot()
     }
 
-    /// The pool and this guard's entry, borrowed together.
-    fn parts(&mut self) -> (&Inner<M>, &mut Entry<M::Connection>) {
-        // SAFETY: as in `entry_mut`; the pool is a different object.
-        (&self.pool, unsafe { &mut *self.entry.as_ptr() })
-    }
-
     /// Logs the checkout for the pool's observer (only with one installed);
     /// the time is kept for the use time reported on return. Inline, as
     /// `report_checkin`: out of line, the two calls cost the observed
@@ -103,7 +97,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
         let entry = self.entry_mut();
         entry.checked_out = now;
         if entry.log.checked_out(wait_nanos, now) {
-            self.flush_log(now);
+            self.flush_log();
         }
     }
 
@@ -116,17 +110,19 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
             .log
             .checked_in(now.saturating_sub(entry.checked_out), now)
         {
-            self.flush_log(now);
+            self.flush_log();
         }
     }
 
     /// Hands the connection's log to the observer.
     #[cold]
     #[inline(never)]
-    fn flush_log(&mut self, now: u64) {
-        let index = self.slot().index();
-        let (pool, entry) = self.parts();
-        pool.flush_log(&mut entry.log, index, now);
+    fn flush_log(&mut self) {
+        let slot = self
+            .slot
+            .as_mut()
+            .expect("a guard holds its slot until it is consumed");
+        self.pool.flush_slot(slot);
     }
 
     pub(crate) fn slot(&self) -> &Held {
@@ -217,11 +213,10 @@ impl<M: Manager> DerefMut for PooledConnection<'_, M> {
 
 impl<M: Manager> Drop for PooledConnection<'_, M> {
     fn drop(&mut self) {
-        if self.slot.is_some() {
-            if self.observed {
-                self.report_checkin();
-            }
-            let slot = self.take_slot();
+        if self.observed && self.slot.is_some() {
+            self.report_checkin();
+        }
+        if let Some(slot) = self.slot.take() {
             self.pool.checkin(slot, self.dirty, self.touch);
         }
     }

@@ -24,7 +24,6 @@ use crate::clock::{nanos_of, Clock};
 use crate::config::{PoolConfig, QueueMode};
 use crate::deadlines::{Deadlines, Expire};
 use crate::error::LastError;
-use crate::event_log::EventLog;
 use crate::events::Event;
 use crate::hooks::Hooks;
 use crate::limit::{Capacity, TotalLimit};
@@ -390,22 +389,18 @@ impl<M: Manager> Inner<M> {
         self.emit(|| Event::Closed { reason });
     }
 
-    /// Hands what a connection (in slot `index`) logged to the observer, and
-    /// counts its returns' use times in the slot.
+    /// Hands what the connection of a held slot logged to the observer (if
+    /// it logged anything), and counts its returns' use times in the slot.
     #[cold]
     #[inline(never)]
-    pub(crate) fn flush_log(&self, log: &mut EventLog, index: usize, now: u64) {
-        if let Some(observer) = &self.hooks.observer {
-            log.flush(&**observer, &self.name, &self.slots.meta(index).used, now);
-        }
-    }
-
-    /// [`flush_log`](Self::flush_log) for a held slot, if it logged anything.
     pub(crate) fn flush_slot(&self, slot: &mut Held) {
         let index = slot.index();
         let entry = self.slots.entry_mut(slot);
-        if !entry.log.is_empty() {
-            self.flush_log(&mut entry.log, index, self.clock.coarse());
+        if let (false, Some(observer)) = (entry.log.is_empty(), &self.hooks.observer) {
+            let used = &self.slots.meta(index).used;
+            entry
+                .log
+                .flush(&**observer, &self.name, used, self.clock.coarse());
         }
     }
 

@@ -331,12 +331,12 @@ where
             .map_or("keyed", |p| p.manager().kind())
     }
 
-    /// The sub-pools' figures summed; counters include sub-pools already
-    /// forgotten (gauges are theirs only: a forgotten sub-pool held nothing).
     fn flush_events(&self) {
         KeyedPool::flush_events(self);
     }
 
+    /// The sub-pools' figures summed; counters include sub-pools already
+    /// forgotten (gauges are theirs only: a forgotten sub-pool held nothing).
     fn stats(&self) -> Stats {
         let mut total = crate::lock::lock(&self.inner.retired).clone();
         for p in self.sub_pools() {

@@ -193,17 +193,23 @@ async fn keyed_sub_pools_report_under_their_own_names() {
     assert_eq!(Pool::stats(&pool).use_time.count, 2);
 }
 
-/// A busy connection hands its checkouts and returns over in batches: every
-/// one of them, in order, at the latest on `flush_events` or the reaper's
-/// pass; a quiet one at once.
-#[tokio::test(start_paused = true)]
-async fn a_busy_connection_hands_its_events_over_in_batches_in_order() {
+/// A pool of one connection with a recorder installed.
+fn observed_pool() -> (Arc<Recorder>, ConnectionPool<TestManager>) {
     let seen = Arc::new(Recorder::default());
     let pool = ConnectionPool::builder()
         .max_size(1)
         .observer(seen.clone())
         .build(TestManager::new())
         .unwrap();
+    (seen, pool)
+}
+
+/// A busy connection hands its checkouts and returns over in batches: every
+/// one of them, in order, at the latest on `flush_events` or the reaper's
+/// pass; a quiet one at once.
+#[tokio::test(start_paused = true)]
+async fn a_busy_connection_hands_its_events_over_in_batches_in_order() {
+    let (seen, pool) = observed_pool();
     drop(pool.get().await.unwrap());
     pool.flush_events();
     seen.take();
@@ -252,12 +258,7 @@ async fn a_busy_connection_hands_its_events_over_in_batches_in_order() {
 /// logged.
 #[tokio::test(start_paused = true)]
 async fn a_dropped_pool_hands_over_what_its_connections_logged() {
-    let seen = Arc::new(Recorder::default());
-    let pool = ConnectionPool::builder()
-        .max_size(1)
-        .observer(seen.clone())
-        .build(TestManager::new())
-        .unwrap();
+    let (seen, pool) = observed_pool();
     drop(pool.get().await.unwrap());
     drop(pool.get().await.unwrap());
     let returns = |events: &[Event]| {

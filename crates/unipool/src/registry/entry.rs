@@ -219,10 +219,10 @@ impl Entry {
         }
     }
 
-    /// The stats, or empty ones for a pool not connected yet.
-    /// The pool's stats, after handing its observer what idle connections
-    /// logged last (`Pool::flush_events`), so that the timings an exporter
-    /// reads next to them are as current.
+    /// The pool's stats (empty ones for a pool not connected yet), after
+    /// handing its observer what idle connections logged last
+    /// (`Pool::flush_events`), so that the timings an exporter reads next to
+    /// them are as current.
     pub(crate) fn stats(&self) -> Stats {
         self.pool()
             .map(|p| {

@@ -42,13 +42,18 @@ const BOUNDS_NS: [u64; BOUNDS.len()] = [
 #[derive(Default)]
 struct Tally([u64; BOUNDS.len() + 2]);
 
+/// The bucket of a duration: the first bound it does not exceed, else the
+/// last (`+Inf`).
+fn bucket(nanos: u64) -> usize {
+    BOUNDS_NS
+        .iter()
+        .position(|b| nanos <= *b)
+        .unwrap_or(BOUNDS.len())
+}
+
 impl Tally {
     fn record(&mut self, nanos: u64) {
-        let i = BOUNDS_NS
-            .iter()
-            .position(|b| nanos <= *b)
-            .unwrap_or(BOUNDS.len());
-        self.0[i] += 1;
+        self.0[bucket(nanos)] += 1;
         self.0[SUM] = self.0[SUM].wrapping_add(nanos);
     }
 }
@@ -64,14 +69,9 @@ pub(crate) struct Distribution {
 
 impl Histogram {
     pub(crate) fn record(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = BOUNDS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BOUNDS.len());
-        self.counts.add(i, 1);
-        self.counts
-            .add(SUM, u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.counts.add(bucket(nanos), 1);
+        self.counts.add(SUM, nanos);
     }
 
     /// Adds a batch's tally: one add per bucket it touched.
