@@ -204,7 +204,7 @@ pub(crate) async fn acquire<'a, M: Manager>(
             count_wait(inner, started.instant(), got);
         }
         if inner.hooks.observer.is_some() {
-            guard.report_checkout(waited_for(&started, waited));
+            guard.report_checkout(waited_for(&started, waited), inner.clock.coarse());
         }
         inner.track_checkout(guard.slot(), site);
         return Ok(guard);

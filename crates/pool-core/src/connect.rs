@@ -155,7 +155,6 @@ impl<M: Manager> Inner<M> {
                     last_checked: now,
                     fresh: true,
                     generation,
-                    checked_out: now,
                     log: EventLog::new(),
                 };
                 let slot = self.slots.fill(slot, entry);

@@ -2,13 +2,16 @@
 //! is called once per batch on a busy pool instead of twice per get()+drop.
 //!
 //! The buffer lives in the connection's entry, which only the slot's holder
-//! touches: filling it takes no lock and no atomic. A batch is handed over
-//! when it is full, and at the first event of a new coarse-clock tick (1 ms
-//! while an observer is installed): a connection used less than once a
-//! millisecond reports each event at once, a busy one at most a tick late.
-//! What a connection buffered during its last tick of use is handed over by
-//! its next use, the reaper's next pass, [`flush_events`], its close
-//! (before its `Closed` event) or the pool's drop, whichever comes first.
+//! touches: filling it takes no lock and no atomic. A connection's events
+//! alternate (a checkout, its return, the next checkout, …), so the buffer
+//! holds their durations only: a checkout at an even index, its return after
+//! it. A batch is handed over when it is full, and at the first event of a
+//! new coarse-clock tick (1 ms while an observer is installed): a connection
+//! used less than once a millisecond reports each event at once, a busy one
+//! at most a tick late. What a connection buffered during its last tick of
+//! use is handed over by its next use, the reaper's next pass,
+//! [`flush_events`], its close (before its `Closed` event) or the pool's
+//! drop, whichever comes first.
 //!
 //! [`flush_events`]: crate::ConnectionPool::flush_events
 
@@ -17,20 +20,27 @@ use std::time::Duration;
 use crate::events::{Event, Observer};
 use crate::stats::TimeTotals;
 
-/// Events a connection buffers at most before they are handed over.
-const BATCH: usize = 16;
+/// Events a connection buffers at most before they are handed over (even,
+/// a power of two: indices wrap with a mask instead of a bounds check).
+const BATCH: usize = 64;
 
 /// Never handed over yet: the first event goes out at once.
 const NEVER: u64 = u64::MAX;
 
-/// Checkouts and returns as their durations in nanoseconds, a bit per
-/// event telling which: two stores per event on the hot path, the
-/// [`Event`]s built only when handed over.
+/// Checkouts and returns as their durations in nanoseconds, in order: two
+/// stores per get()+drop on the hot path, the [`Event`]s built only when
+/// handed over.
 pub(crate) struct EventLog {
+    /// `nanos[2k]`: a checkout's wait, `nanos[2k + 1]`: its return's use
+    /// time.
     nanos: [u64; BATCH],
-    /// Bit `i`: event `i` is a return (else a checkout).
-    returns: u32,
+    /// Events logged: the next checkout goes to `nanos[len]` (even).
     len: usize,
+    /// 1 after a hand-over at a checkout: `nanos[0]` went out already, and
+    /// the next batch begins with the return.
+    start: usize,
+    /// When the connection was handed out (coarse clock).
+    held_since: u64,
     /// The logged returns' use times: sum and longest.
     used_sum: u64,
     used_max: u64,
@@ -42,8 +52,9 @@ impl EventLog {
     pub(crate) fn new() -> Self {
         EventLog {
             nanos: [0; BATCH],
-            returns: 0,
             len: 0,
+            start: 0,
+            held_since: 0,
             used_sum: 0,
             used_max: 0,
             flushed_at: NEVER,
@@ -51,61 +62,64 @@ impl EventLog {
     }
 
     /// Logs a checkout that waited `wait` nanoseconds, at coarse time
-    /// `now`; `true`: hand the batch over now ([`flush`](Self::flush)).
+    /// `now`; `true`: hand it over now, with what came before
+    /// ([`flush`](Self::flush)).
     #[inline]
     pub(crate) fn checked_out(&mut self, wait: u64, now: u64) -> bool {
-        self.push(wait, false, now)
+        self.held_since = now;
+        // `len` is even and below BATCH here (a full log goes out at the
+        // return that filled it): the mask only spares the bounds check.
+        self.nanos[self.len % BATCH] = wait;
+        now != self.flushed_at
     }
 
-    /// Logs a return of a connection held `used` nanoseconds, as
-    /// [`checked_out`](Self::checked_out).
+    /// Logs the return of the checkout logged last, at coarse time `now`;
+    /// `true`: hand the batch over now ([`flush`](Self::flush)).
     #[inline]
-    pub(crate) fn checked_in(&mut self, used: u64, now: u64) -> bool {
+    pub(crate) fn checked_in(&mut self, now: u64) -> bool {
+        let used = now.saturating_sub(self.held_since);
         self.used_sum = self.used_sum.wrapping_add(used);
         self.used_max = self.used_max.max(used);
-        self.push(used, true, now)
-    }
-
-    /// `true` when the batch is full or the last hand-over was in an earlier
-    /// tick.
-    #[inline]
-    fn push(&mut self, nanos: u64, is_return: bool, now: u64) -> bool {
-        // Never full here: a full log is handed over before the next push.
-        if let Some(slot) = self.nanos.get_mut(self.len) {
-            *slot = nanos;
-            self.returns |= u32::from(is_return) << self.len;
-            self.len += 1;
-        }
-        self.len == BATCH || now != self.flushed_at
+        self.nanos[(self.len + 1) % BATCH] = used;
+        self.len += 2;
+        self.len >= BATCH || now != self.flushed_at
     }
 
     /// Hands what is buffered to `observer` in one call and empties the log;
     /// the returns' use times are counted in `used` (the slot's totals,
-    /// which only the slot's holder writes).
+    /// which only the slot's holder writes). `at_checkout`: the checkout
+    /// just logged goes too, and the next batch begins with its return;
+    /// else the connection is not held, or was just returned.
     pub(crate) fn flush(
         &mut self,
+        at_checkout: bool,
         observer: &dyn Observer,
         pool: &str,
         used: &TimeTotals,
         now: u64,
     ) {
-        let n = std::mem::take(&mut self.len);
-        let returns = std::mem::take(&mut self.returns);
+        let end = self.len + usize::from(at_checkout);
+        let start = std::mem::replace(&mut self.start, usize::from(at_checkout));
         self.flushed_at = now;
-        if n == 0 {
+        self.len = 0;
+        if end <= start {
             return;
         }
+        let batch = EventBatch {
+            nanos: &self.nanos[start..end],
+            first_is_return: start == 1,
+        };
         used.record_many_owned(
-            u64::from(returns.count_ones()),
+            batch.returns() as u64,
             std::mem::take(&mut self.used_sum),
             std::mem::take(&mut self.used_max),
         );
-        let nanos = &self.nanos[..n];
-        observer.on_events(pool, EventBatch { nanos, returns });
+        observer.on_events(pool, batch);
     }
 
+    /// Nothing to hand over (on a connection not held).
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len <= self.start
     }
 }
 
@@ -115,14 +129,15 @@ impl EventLog {
 /// ([`checkouts`](Self::checkouts), [`returns`](Self::returns)).
 #[derive(Debug, Clone, Copy)]
 pub struct EventBatch<'a> {
-    /// Each event's duration (a checkout's wait, a return's use time).
+    /// Each event's duration (a checkout's wait, a return's use time); the
+    /// kinds alternate.
     nanos: &'a [u64],
-    /// Bit `i`: event `i` is a return.
-    returns: u32,
+    /// The kind of the first.
+    first_is_return: bool,
 }
 
 impl<'a> EventBatch<'a> {
-    /// How many events (at most 16).
+    /// How many events (at most 64).
     pub fn len(&self) -> usize {
         self.nanos.len()
     }
@@ -134,7 +149,7 @@ impl<'a> EventBatch<'a> {
 
     /// How many are returns ([`Event::CheckedIn`]).
     pub fn returns(&self) -> usize {
-        self.returns.count_ones() as usize
+        (self.len() + usize::from(self.first_is_return)) / 2
     }
 
     /// How many are checkouts ([`Event::CheckedOut`]).
@@ -142,23 +157,27 @@ impl<'a> EventBatch<'a> {
         self.len() - self.returns()
     }
 
+    /// Whether event `i` is a return.
+    fn is_return(&self, i: usize) -> bool {
+        (i % 2 == 1) != self.first_is_return
+    }
+
     /// Each event as `(is_return, nanoseconds)`, in order: a checkout's wait
     /// or a return's use time, without building the [`Event`]s (for an
     /// observer that only buckets durations).
     pub fn durations(&self) -> impl Iterator<Item = (bool, u64)> + 'a {
-        let returns = self.returns;
+        let batch = *self;
         self.nanos
             .iter()
             .enumerate()
-            .map(move |(i, &nanos)| (returns & (1 << i) != 0, nanos))
+            .map(move |(i, &nanos)| (batch.is_return(i), nanos))
     }
 
     /// The events, in order: [`Event::CheckedOut`] and [`Event::CheckedIn`].
     pub fn iter(&self) -> impl Iterator<Item = Event> + 'a {
-        let returns = self.returns;
-        self.nanos.iter().enumerate().map(move |(i, &nanos)| {
+        self.durations().map(|(is_return, nanos)| {
             let d = Duration::from_nanos(nanos);
-            if returns & (1 << i) != 0 {
+            if is_return {
                 Event::CheckedIn { used: d }
             } else {
                 Event::CheckedOut { wait: d }
@@ -202,45 +221,47 @@ mod tests {
         let seen = Batches::default();
         let used = TimeTotals::default();
         let mut log = EventLog::new();
-        assert!(log.checked_out(7, 5), "never handed over: at once");
-        log.flush(&seen, "p", &used, 5);
-        let mut pushes = 0;
-        while !log.checked_in(pushes, 5) {
-            pushes += 1;
+        assert!(log.checked_out(7, 100), "never handed over: at once");
+        log.flush(true, &seen, "p", &used, 100);
+        assert!(!log.checked_in(100), "same tick: kept");
+        let mut uses = 1;
+        loop {
+            assert!(!log.checked_out(uses, 100), "same tick: kept");
+            if log.checked_in(100) {
+                break;
+            }
+            uses += 1;
         }
         assert_eq!(
-            pushes + 1,
-            BATCH as u64,
-            "same tick: only a full batch goes out"
+            2 * uses + 1,
+            BATCH as u64 - 1,
+            "same tick: only a full batch goes out (the first return with it)"
         );
-        log.flush(&seen, "p", &used, 5);
-        assert!(!log.checked_out(1, 5));
-        assert!(log.checked_in(2, 6), "a new tick hands over what waited");
-        log.flush(&seen, "p", &used, 6);
+        log.flush(false, &seen, "p", &used, 100);
         assert!(log.is_empty());
-        log.flush(&seen, "p", &used, 6);
+        assert!(!log.checked_out(3, 100));
+        assert!(log.checked_in(104), "a new tick hands over what waited");
+        log.flush(false, &seen, "p", &used, 104);
+        assert!(log.is_empty());
+        log.flush(false, &seen, "p", &used, 104);
 
         let ns = Duration::from_nanos;
         let t = used.read();
-        assert_eq!(t.count, BATCH as u64 + 1, "every return's use time counted");
-        assert_eq!(
-            (t.total, t.max),
-            (ns((0..BATCH as u64).sum::<u64>() + 2), ns(15))
-        );
+        assert_eq!(t.count, uses + 2, "every return's use time counted");
+        assert_eq!((t.total, t.max), (ns(4), ns(4)));
         let seen = seen.0.into_inner().unwrap();
         assert_eq!(seen.len(), 3, "an empty log hands over nothing: {seen:?}");
         assert_eq!(seen[0], [Event::CheckedOut { wait: ns(7) }]);
-        let full: Vec<Event> = (0..BATCH as u64)
-            .map(|i| Event::CheckedIn { used: ns(i) })
-            .collect();
-        assert_eq!(seen[1], full);
-        assert_eq!(
-            seen[2],
+        let pair = |wait, used| {
             [
-                Event::CheckedOut { wait: ns(1) },
-                Event::CheckedIn { used: ns(2) }
-            ],
-            "in order, each of its kind"
-        );
+                Event::CheckedOut { wait: ns(wait) },
+                Event::CheckedIn { used: ns(used) },
+            ]
+        };
+        let full: Vec<Event> = std::iter::once(Event::CheckedIn { used: ns(0) })
+            .chain((1..=uses).flat_map(|i| pair(i, 0)))
+            .collect();
+        assert_eq!(seen[1], full, "in order, the first a return");
+        assert_eq!(seen[2], pair(3, 4));
     }
 }

@@ -18,7 +18,7 @@ use crate::event_log::EventBatch;
 ///
 /// Checkouts and returns come in batches, per connection and in order,
 /// through [`on_events`](Self::on_events): at once on a connection used less
-/// than once a millisecond, at most a millisecond late (or 16 events) on a
+/// than once a millisecond, at most a millisecond late (or 64 events) on a
 /// busy one; what a connection buffered in its last millisecond of use
 /// arrives with its next use, the reaper's next pass, its close (before its
 /// `Closed`), the pool's drop, or

@@ -80,49 +80,37 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// closed or detached): the end of its use, if an observer saw it begin.
     fn give_back(&mut self) -> Held {
         if self.observed {
-            self.report_checkin();
+            self.report_checkin(self.pool.clock.coarse());
         }
         self.take_slot()
     }
 
-    /// Logs the checkout for the pool's observer (only with one installed);
-    /// the time is kept for the use time reported on return. Inline, as
-    /// `report_checkin`: out of line, the two calls cost the observed
-    /// get()+drop more than their bodies, and the plain one was no smaller
-    /// (docs/benchmarks.md, "with an observer").
+    /// Logs the checkout for the pool's observer (only with one installed),
+    /// at coarse time `now`. Inline, as the return's log: out of line, the
+    /// two calls cost the observed get()+drop more than their bodies, and
+    /// the plain one was no smaller (docs/benchmarks.md, "with an observer").
     #[inline(always)]
-    pub(crate) fn report_checkout(&mut self, wait_nanos: u64) {
+    pub(crate) fn report_checkout(&mut self, wait_nanos: u64, now: u64) {
         self.observed = true;
-        let now = self.pool.clock.coarse();
-        let entry = self.entry_mut();
-        entry.checked_out = now;
-        if entry.log.checked_out(wait_nanos, now) {
-            self.flush_log();
+        if self.entry_mut().log.checked_out(wait_nanos, now) {
+            let slot = self
+                .slot
+                .as_mut()
+                .expect("a guard holds its slot until it is consumed");
+            self.pool.flush_slot(slot, true);
         }
     }
 
-    /// Logs the return for the observer.
+    /// Logs the return for the observer, at coarse time `now`.
     #[inline]
-    fn report_checkin(&mut self) {
-        let now = self.pool.clock.coarse();
-        let entry = self.entry_mut();
-        if entry
-            .log
-            .checked_in(now.saturating_sub(entry.checked_out), now)
-        {
-            self.flush_log();
+    fn report_checkin(&mut self, now: u64) {
+        if self.entry_mut().log.checked_in(now) {
+            let slot = self
+                .slot
+                .as_mut()
+                .expect("a guard holds its slot until it is consumed");
+            self.pool.flush_slot(slot, false);
         }
-    }
-
-    /// Hands the connection's log to the observer.
-    #[cold]
-    #[inline(never)]
-    fn flush_log(&mut self) {
-        let slot = self
-            .slot
-            .as_mut()
-            .expect("a guard holds its slot until it is consumed");
-        self.pool.flush_slot(slot);
     }
 
     pub(crate) fn slot(&self) -> &Held {
@@ -168,7 +156,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// may open another one.
     pub fn detach(mut self) -> M::Connection {
         let mut slot = self.give_back();
-        self.pool.flush_slot(&mut slot);
+        self.pool.flush_slot(&mut slot, false);
         let (entry, vacant) = self.pool.slots.vacate(slot);
         self.pool.free(vacant);
         entry.conn
@@ -213,11 +201,16 @@ impl<M: Manager> DerefMut for PooledConnection<'_, M> {
 
 impl<M: Manager> Drop for PooledConnection<'_, M> {
     fn drop(&mut self) {
-        if self.observed && self.slot.is_some() {
-            self.report_checkin();
+        if self.slot.is_none() {
+            return;
+        }
+        // One reading for the observer's log and for the return's checks.
+        let now = self.pool.clock.coarse();
+        if self.observed {
+            self.report_checkin(now);
         }
         if let Some(slot) = self.slot.take() {
-            self.pool.checkin(slot, self.dirty, self.touch);
+            self.pool.checkin(slot, self.dirty, self.touch, now);
         }
     }
 }

@@ -217,20 +217,24 @@ impl<M: Manager> Inner<M> {
     /// Returns a connection from its holder: closed if broken, expired, dirty or
     /// the pool is closed; otherwise released for reuse.
     /// `touch` = false keeps `last_used` (the reaper's probe is not a use).
-    pub(crate) fn checkin(&self, slot: Held, dirty: bool, touch: bool) {
+    /// `now`: the coarse clock, read by the caller (the guard's drop reads it
+    /// once for the observer's log and for this).
+    #[inline]
+    pub(crate) fn checkin(&self, slot: Held, dirty: bool, touch: bool, now: u64) {
         if self.config.leak_threshold.is_some() {
             self.slots.meta(slot.index()).held_since.store(0, Relaxed);
         }
         if touch && self.hooks.after_return.is_some() {
             return self.spawn_after_return(slot, dirty);
         }
-        self.finish_checkin(slot, dirty, touch);
+        self.finish_checkin(slot, dirty, touch, now);
     }
 
-    /// The return itself: closed if broken, dirty, of an evicted generation,
-    /// expired (or a starved keyed pool needs the room); else released.
+    /// The return itself, at coarse time `now`: closed if broken, dirty, of
+    /// an evicted generation, expired (or a starved keyed pool needs the
+    /// room); else released.
     #[inline(always)]
-    fn finish_checkin(&self, mut slot: Held, dirty: bool, touch: bool) {
+    fn finish_checkin(&self, mut slot: Held, dirty: bool, touch: bool, now: u64) {
         let entry = self.slots.entry_mut(&mut slot);
         if dirty || self.manager.is_broken(&mut entry.conn) {
             return self.close_taken(slot, CloseReason::Broken);
@@ -238,7 +242,6 @@ impl<M: Manager> Inner<M> {
         if entry.generation != self.generation.load(Acquire) {
             return self.close_taken(slot, CloseReason::Evicted);
         }
-        let now = self.clock.coarse();
         if now >= entry.expires {
             return self.close_taken(slot, CloseReason::Lifetime);
         }
@@ -276,7 +279,7 @@ impl<M: Manager> Inner<M> {
                 self.handle
                     .spawn(async move { me.after_return(slot, dirty, hook).await });
             }
-            _ => self.finish_checkin(slot, dirty, true),
+            _ => self.finish_checkin(slot, dirty, true, self.clock.coarse()),
         }
     }
 
@@ -287,14 +290,14 @@ impl<M: Manager> Inner<M> {
         let entry = self.slots.entry_mut(&mut slot);
         if dirty || self.manager.is_broken(&mut entry.conn) {
             // Closed there; no hook for a connection that is not kept.
-            return self.finish_checkin(slot, dirty, true);
+            return self.finish_checkin(slot, dirty, true, self.clock.coarse());
         }
         let ok = matches!(
             tokio::time::timeout(self.config.connect_timeout, hook(&mut entry.conn)).await,
             Ok(Ok(()))
         );
         if ok {
-            self.finish_checkin(slot, false, true);
+            self.finish_checkin(slot, false, true, self.clock.coarse());
         } else {
             self.close_taken(slot, CloseReason::Broken);
         }
@@ -328,7 +331,7 @@ impl<M: Manager> Inner<M> {
     pub(crate) fn close_taken(&self, mut slot: Held, reason: CloseReason) {
         // Its checkouts and returns before its `Closed`, and its use times
         // counted before the slot's totals are retired.
-        self.flush_slot(&mut slot);
+        self.flush_slot(&mut slot, false);
         let (entry, vacant) = self.slots.vacate(slot);
         self.closed_one(reason);
         tracing::debug!(pool = %self.name, ?reason, "closing connection");
@@ -391,16 +394,20 @@ impl<M: Manager> Inner<M> {
 
     /// Hands what the connection of a held slot logged to the observer (if
     /// it logged anything), and counts its returns' use times in the slot.
+    /// `at_checkout`: the checkout just logged goes too, and the next batch
+    /// begins with its return.
     #[cold]
     #[inline(never)]
-    pub(crate) fn flush_slot(&self, slot: &mut Held) {
+    pub(crate) fn flush_slot(&self, slot: &mut Held, at_checkout: bool) {
         let index = slot.index();
         let entry = self.slots.entry_mut(slot);
-        if let (false, Some(observer)) = (entry.log.is_empty(), &self.hooks.observer) {
+        if let (true, Some(observer)) = (at_checkout || !entry.log.is_empty(), &self.hooks.observer)
+        {
             let used = &self.slots.meta(index).used;
+            let now = self.clock.coarse();
             entry
                 .log
-                .flush(&**observer, &self.name, used, self.clock.coarse());
+                .flush(at_checkout, &**observer, &self.name, used, now);
         }
     }
 
@@ -411,7 +418,7 @@ impl<M: Manager> Inner<M> {
         }
         for idx in self.slots.idle_snapshot() {
             if let Some(mut slot) = self.slots.try_take_idle(idx) {
-                self.flush_slot(&mut slot);
+                self.flush_slot(&mut slot, false);
                 self.release(slot);
             }
         }

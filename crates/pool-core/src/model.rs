@@ -60,7 +60,6 @@ impl Model {
                     last_checked: 0,
                     fresh: true,
                     generation: 0,
-                    checked_out: 0,
                     log: crate::event_log::EventLog::new(),
                 },
             );

@@ -50,7 +50,7 @@ impl<M: Manager> Inner<M> {
             let Some(mut slot) = self.slots.try_take_idle(idx) else {
                 continue;
             };
-            self.flush_slot(&mut slot);
+            self.flush_slot(&mut slot, false);
             let entry = self.slots.entry_mut(&mut slot);
             if now >= entry.expires {
                 idle_left = idle_left.saturating_sub(1);

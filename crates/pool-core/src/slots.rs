@@ -159,8 +159,6 @@ pub(crate) struct Entry<C> {
     pub(crate) fresh: bool,
     /// The pool's generation when its connect began (`evict_all`).
     pub(crate) generation: u64,
-    /// When it was last handed out, coarse clock (only with an observer).
-    pub(crate) checked_out: u64,
     /// Its checkouts and returns not yet handed to the observer.
     pub(crate) log: EventLog,
 }

@@ -254,6 +254,36 @@ async fn a_busy_connection_hands_its_events_over_in_batches_in_order() {
     assert_eq!(seen.take().len(), 1);
 }
 
+/// A checkout that waited (here for the connect) on a connection that never
+/// reported goes out at once, with its wait.
+#[tokio::test(start_paused = true)]
+async fn a_checkout_that_waited_goes_out_at_once_with_its_wait() {
+    let seen = Arc::new(Recorder::default());
+    let pool = ConnectionPool::builder()
+        .max_size(1)
+        .observer(seen.clone())
+        .build(TestManager::new().connect_with(Act::Slow(5 * MS)))
+        .unwrap();
+    let conn = pool.get().await.unwrap();
+    assert_eq!(
+        seen.take(),
+        [
+            Event::Created {
+                connect_time: 5 * MS
+            },
+            Event::CheckedOut { wait: 5 * MS }
+        ]
+    );
+    tokio::time::sleep(2 * MS).await;
+    drop(conn);
+    // Use times are read from the coarse clock: within a tick of 2 ms.
+    let events = seen.take();
+    assert!(
+        matches!(events[..], [Event::CheckedIn { used }] if (MS..=2 * MS).contains(&used)),
+        "{events:?}"
+    );
+}
+
 /// A pool dropped without `close` still hands over what its connections
 /// logged.
 #[tokio::test(start_paused = true)]
