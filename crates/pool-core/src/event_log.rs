@@ -157,20 +157,16 @@ impl<'a> EventBatch<'a> {
         self.len() - self.returns()
     }
 
-    /// Whether event `i` is a return.
-    fn is_return(&self, i: usize) -> bool {
-        (i % 2 == 1) != self.first_is_return
-    }
-
     /// Each event as `(is_return, nanoseconds)`, in order: a checkout's wait
     /// or a return's use time, without building the [`Event`]s (for an
     /// observer that only buckets durations).
     pub fn durations(&self) -> impl Iterator<Item = (bool, u64)> + 'a {
-        let batch = *self;
-        self.nanos
-            .iter()
-            .enumerate()
-            .map(move |(i, &nanos)| (batch.is_return(i), nanos))
+        // The kinds alternate: a flip per event instead of a test.
+        let mut is_return = !self.first_is_return;
+        self.nanos.iter().map(move |&nanos| {
+            is_return = !is_return;
+            (is_return, nanos)
+        })
     }
 
     /// The events, in order: [`Event::CheckedOut`] and [`Event::CheckedIn`].
