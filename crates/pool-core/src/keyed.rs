@@ -1,5 +1,6 @@
 //! `KeyedPool`: one sub-pool per key under a per-key and a total limit.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -276,8 +277,13 @@ where
     }
 
     /// The sub-pool of `key` if it exists; never creates one (for callers that
-    /// validate a key only when it is new).
-    pub fn existing(&self, key: &K) -> Option<ConnectionPool<M>> {
+    /// validate a key only when it is new). `key` may be any borrowed form of
+    /// `K` (a `&str` for a `String` key), so a lookup need not build a key.
+    pub fn existing<Q>(&self, key: &Q) -> Option<ConnectionPool<M>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         read(&self.inner.pools).get(key).cloned()
     }
 

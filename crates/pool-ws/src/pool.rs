@@ -24,6 +24,13 @@ pub type WsLease = PooledConnection<'static, WsManager>;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct UrlKey(String);
 
+/// Hashes and compares as its `String`, so the map can be searched by `&str`.
+impl std::borrow::Borrow<str> for UrlKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Debug for UrlKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&pool_core::util::redact_url(&self.0))
@@ -123,12 +130,12 @@ impl WsPool {
     /// `connect_retries` for transient causes; [`WsError::Pool`] for a timeout
     /// or a closed pool.
     pub async fn get(&self, url: &str) -> Result<WsLease, WsError> {
-        let key = UrlKey(url.to_owned());
-        let pool = match self.inner.keyed.existing(&key) {
+        // Looked up by `&str`: a lease of a known URL allocates no key.
+        let pool = match self.inner.keyed.existing(url) {
             Some(pool) => pool,
             None => {
                 parse(url)?;
-                self.inner.keyed.pool(&key)?
+                self.inner.keyed.pool(&UrlKey(url.to_owned()))?
             }
         };
         Ok(pool.get_owned().await?)
