@@ -1,8 +1,9 @@
 //! The cancellation storm of the reliability suite (issue 24): thousands of
 //! calls against the real PostgreSQL and Redis, each under a random deadline
 //! of 0–5 ms (0–30 ms against the slower MongoDB-wire server), so that
-//! callers give up at every point of a get, a query and a return. Afterwards the pool's counts are consistent (nothing in use,
-//! opening or waiting), every connection answers its own next query (a
+//! callers give up at every point of a get, a query and a return. Afterwards
+//! the pool's counts are consistent (nothing in use, opening or waiting),
+//! every connection answers its own next query (a
 //! cancelled query's late reply never reaches another caller), and the server
 //! never saw more connections than `max_size` (sampled from its side).
 

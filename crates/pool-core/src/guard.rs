@@ -93,11 +93,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     pub(crate) fn report_checkout(&mut self, wait_nanos: u64, now: u64) {
         self.observed = true;
         if self.entry_mut().log.checked_out(wait_nanos, now) {
-            let slot = self
-                .slot
-                .as_mut()
-                .expect("a guard holds its slot until it is consumed");
-            self.pool.flush_slot(slot, true);
+            self.flush_log(true);
         }
     }
 
@@ -105,12 +101,20 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     #[inline]
     fn report_checkin(&mut self, now: u64) {
         if self.entry_mut().log.checked_in(now) {
-            let slot = self
-                .slot
-                .as_mut()
-                .expect("a guard holds its slot until it is consumed");
-            self.pool.flush_slot(slot, false);
+            self.flush_log(false);
         }
+    }
+
+    /// Hands the connection's log to the observer (`at_checkout`: as
+    /// `Inner::flush_slot`). Out of line: the hot path only tests whether.
+    #[cold]
+    #[inline(never)]
+    fn flush_log(&mut self, at_checkout: bool) {
+        let slot = self
+            .slot
+            .as_mut()
+            .expect("a guard holds its slot until it is consumed");
+        self.pool.flush_slot(slot, at_checkout);
     }
 
     pub(crate) fn slot(&self) -> &Held {
@@ -209,9 +213,8 @@ impl<M: Manager> Drop for PooledConnection<'_, M> {
         if self.observed {
             self.report_checkin(now);
         }
-        if let Some(slot) = self.slot.take() {
-            self.pool.checkin(slot, self.dirty, self.touch, now);
-        }
+        let slot = self.take_slot();
+        self.pool.checkin(slot, self.dirty, self.touch, now);
     }
 }
 

@@ -399,10 +399,12 @@ impl<M: Manager> Inner<M> {
     #[cold]
     #[inline(never)]
     pub(crate) fn flush_slot(&self, slot: &mut Held, at_checkout: bool) {
+        let Some(observer) = &self.hooks.observer else {
+            return;
+        };
         let index = slot.index();
         let entry = self.slots.entry_mut(slot);
-        if let (true, Some(observer)) = (at_checkout || !entry.log.is_empty(), &self.hooks.observer)
-        {
+        if at_checkout || !entry.log.is_empty() {
             let used = &self.slots.meta(index).used;
             let now = self.clock.coarse();
             entry

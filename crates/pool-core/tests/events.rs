@@ -194,12 +194,12 @@ async fn keyed_sub_pools_report_under_their_own_names() {
 }
 
 /// A pool of one connection with a recorder installed.
-fn observed_pool() -> (Arc<Recorder>, ConnectionPool<TestManager>) {
+fn observed_pool(manager: TestManager) -> (Arc<Recorder>, ConnectionPool<TestManager>) {
     let seen = Arc::new(Recorder::default());
     let pool = ConnectionPool::builder()
         .max_size(1)
         .observer(seen.clone())
-        .build(TestManager::new())
+        .build(manager)
         .unwrap();
     (seen, pool)
 }
@@ -209,7 +209,7 @@ fn observed_pool() -> (Arc<Recorder>, ConnectionPool<TestManager>) {
 /// pass; a quiet one at once.
 #[tokio::test(start_paused = true)]
 async fn a_busy_connection_hands_its_events_over_in_batches_in_order() {
-    let (seen, pool) = observed_pool();
+    let (seen, pool) = observed_pool(TestManager::new());
     drop(pool.get().await.unwrap());
     pool.flush_events();
     seen.take();
@@ -258,12 +258,7 @@ async fn a_busy_connection_hands_its_events_over_in_batches_in_order() {
 /// reported goes out at once, with its wait.
 #[tokio::test(start_paused = true)]
 async fn a_checkout_that_waited_goes_out_at_once_with_its_wait() {
-    let seen = Arc::new(Recorder::default());
-    let pool = ConnectionPool::builder()
-        .max_size(1)
-        .observer(seen.clone())
-        .build(TestManager::new().connect_with(Act::Slow(5 * MS)))
-        .unwrap();
+    let (seen, pool) = observed_pool(TestManager::new().connect_with(Act::Slow(5 * MS)));
     let conn = pool.get().await.unwrap();
     assert_eq!(
         seen.take(),
@@ -288,7 +283,7 @@ async fn a_checkout_that_waited_goes_out_at_once_with_its_wait() {
 /// logged.
 #[tokio::test(start_paused = true)]
 async fn a_dropped_pool_hands_over_what_its_connections_logged() {
-    let (seen, pool) = observed_pool();
+    let (seen, pool) = observed_pool(TestManager::new());
     drop(pool.get().await.unwrap());
     drop(pool.get().await.unwrap());
     let returns = |events: &[Event]| {
