@@ -347,6 +347,56 @@ async fn a_holder_that_only_sends_answers_the_peers_pings() {
     }
 }
 
+/// The reply deadline is kept with the connection and moved on each
+/// request: it holds on a connection whose last deadline passed while it was
+/// idle (the kept timer fired then, and is registered again), and on one
+/// used again at once (its pending deadline moved later).
+#[tokio::test]
+async fn the_reply_deadline_holds_on_a_reused_connection() {
+    let server = ws_server::start().await;
+    let mut c = config(1, 1);
+    c.request_timeout = Duration::from_millis(100);
+    let pool = WsPool::new(c).unwrap();
+    let url = server.url("/echo");
+    assert_eq!(pool.send_recv(&url, "a").await.unwrap(), Message::text("a"));
+    // Past the first request's deadline: its timer fires while idle.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(pool.send_recv(&url, "b").await.unwrap(), Message::text("b"));
+    server.state.mute.store(true, SeqCst);
+    let start = Instant::now();
+    let e = pool.send_recv(&url, "unanswered").await.unwrap_err();
+    let waited = start.elapsed();
+    assert!(matches!(e, WsError::Timeout { what: "reply", .. }), "{e:?}");
+    assert!(
+        waited >= Duration::from_millis(95) && waited < Duration::from_secs(2),
+        "timed out after {waited:?}, not after the 100 ms request_timeout"
+    );
+    assert_eq!(pool.stats().pool.created, 1, "all three on one connection");
+    // A lease's own `recv_timeout`, on the same kept timer: a silent peer
+    // times out, and the connection stays usable.
+    server.state.mute.store(false, SeqCst);
+    let mut lease = pool.get(&url).await.unwrap();
+    let e = lease
+        .recv_timeout(Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            WsError::Timeout {
+                what: "message",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    lease.send(Message::text("c")).await.unwrap();
+    assert_eq!(
+        lease.recv_timeout(Duration::from_secs(5)).await.unwrap(),
+        Message::text("c")
+    );
+}
+
 /// A message read from the socket together with a reply, and left unread by
 /// its holder, is dropped at the next checkout: the socket has nothing more
 /// to say then, the WebSocket's read buffer holds it (the checkout's fast

@@ -1,10 +1,14 @@
 //! `WsConnection`: one open WebSocket, with the state the pool needs: whether
 //! it may be handed out again, and a graceful close when it is dropped.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -53,6 +57,11 @@ pub struct WsConnection {
     read_since: bool,
     /// Messages taken from the stream, of every kind (see `Tracked::is_quiet`).
     taken: u64,
+    /// The timer of [`recv_timeout`](Self::recv_timeout), kept between
+    /// calls: moving a pending timer's deadline later is one atomic update,
+    /// where a new timer is registered in (and removed from) tokio's timer
+    /// wheel under its lock on every call. Made at the first call.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl std::fmt::Debug for WsConnection {
@@ -86,6 +95,7 @@ impl WsConnection {
             last_read: Instant::now(),
             read_since: false,
             taken: 0,
+            timer: None,
         }
     }
 
@@ -228,14 +238,44 @@ impl WsConnection {
     /// # Errors
     /// [`WsError::Timeout`], or as [`recv`](Self::recv).
     pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<Message, WsError> {
-        match tokio::time::timeout(timeout, self.recv()).await {
-            Ok(r) => r,
-            Err(_) => Err(WsError::Timeout {
+        self.recv_within(timeout, "message").await
+    }
+
+    /// [`recv`](Self::recv) within `timeout`, on the connection's kept
+    /// timer; a timeout is [`WsError::Timeout`] with `what`.
+    pub(crate) async fn recv_within(
+        &mut self,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Result<Message, WsError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Taken out while `recv` borrows the connection; a call cancelled
+        // here drops it, and the next call makes a new one.
+        let mut timer = match self.timer.take() {
+            Some(mut timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let got = {
+            let mut recv = std::pin::pin!(self.recv());
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = recv.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                timer.as_mut().poll(cx).map(|()| None)
+            })
+            .await
+        };
+        self.timer = Some(timer);
+        got.unwrap_or_else(|| {
+            Err(WsError::Timeout {
                 url: self.url.to_string(),
-                what: "message",
+                what,
                 waited: timeout,
-            }),
-        }
+            })
+        })
     }
 
     /// Marks the connection as not to be reused: it stays usable for this

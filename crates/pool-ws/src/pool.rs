@@ -154,16 +154,7 @@ impl WsPool {
         let timeout = self.inner.shared.config.request_timeout;
         // The reply is read next: no need to poll the read half first.
         exchange.0.send_now(msg.into()).await?;
-        let reply = match tokio::time::timeout(timeout, exchange.0.recv()).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(WsError::Timeout {
-                    url: exchange.0.url().to_string(),
-                    what: "reply",
-                    waited: timeout,
-                })
-            }
-        };
+        let reply = exchange.0.recv_within(timeout, "reply").await?;
         exchange.1 = true;
         Ok(reply)
     }
