@@ -233,8 +233,8 @@ fn throughput_cell(
 
 /// The fraction of N a pool runs: mobc runs at a twentieth of the others'
 /// rate, and with the full N its runs were a third of the suite's time; with
-/// an eighth they last about as long as deadpool's. Cold runs time the pool's build too, so
-/// there every pool runs all of N.
+/// an eighth they last about as long as deadpool's. Cold runs time the pool's
+/// build too, so there every pool runs all of N.
 fn share(pool: &str, mode: Mode) -> usize {
     if pool == "mobc" && mode != Mode::Cold {
         8

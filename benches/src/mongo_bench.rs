@@ -90,11 +90,7 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) -> Result<(
     // The server (Python) is the bottleneck at about 1 600 operations/s on
     // two cores: runs are short and few. The per-run ratios to the ceiling
     // stay within about ±7 %, so the default run's are a second long.
-    let (total, runs) = if quick {
-        (800, 1)
-    } else {
-        report.effort.pick((800, 3), (2_000, 5), (4_000, 9))
-    };
+    let (total, runs) = report.effort.pick((800, 1), (2_000, 5), (4_000, 9));
     let floor_total = if quick { 96 } else { 384 };
     let mut config = MongoConfig::default();
     config.pool.max_size = TASKS;

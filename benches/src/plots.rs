@@ -210,18 +210,13 @@ impl Chart {
         }
         let file = std::fs::File::create(path)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let failed = |e: png::EncodingError| format!("{}: {e}", path.display());
         let mut png = png::Encoder::new(std::io::BufWriter::new(file), w, h);
         png.set_color(png::ColorType::Rgb);
         png.set_depth(png::BitDepth::Eight);
-        let mut writer = png
-            .write_header()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        writer
-            .write_image_data(&rgb)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        writer
-            .finish()
-            .map_err(|e| format!("{}: {e}", path.display()))
+        let mut writer = png.write_header().map_err(failed)?;
+        writer.write_image_data(&rgb).map_err(failed)?;
+        writer.finish().map_err(failed)
     }
 
     fn draw<DB: DrawingBackend>(

@@ -57,10 +57,11 @@ pub struct WsConnection {
     read_since: bool,
     /// Messages taken from the stream, of every kind (see `Tracked::is_quiet`).
     taken: u64,
-    /// The timer of [`recv_timeout`](Self::recv_timeout), kept between
-    /// calls: moving a pending timer's deadline later is one atomic update,
-    /// where a new timer is registered in (and removed from) tokio's timer
-    /// wheel under its lock on every call. Made at the first call.
+    /// The timer of `recv_within` (`send_recv`'s reply wait and
+    /// [`recv_timeout`](Self::recv_timeout)), kept between calls: moving a
+    /// pending timer's deadline later is one atomic update, where a new timer
+    /// is registered in (and removed from) tokio's timer wheel under its lock
+    /// on every call. Made at the first call.
     timer: Option<Pin<Box<Sleep>>>,
 }
 
