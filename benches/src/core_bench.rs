@@ -516,7 +516,7 @@ pub fn run(report: &mut Report) -> Result<(), String> {
     // woken and then overtaken by a barging task sleeps for ever. Its run ends
     // at the watchdog, kept short but for the thorough run.
     let (tasks, size) = (1000, 50);
-    let (turns, limit) = report.effort.pick((3, 10), (20, 10), (20, 60));
+    let (turns, limit) = report.effort.pick((3, 10), (20, 4), (20, 60));
     let limit = Duration::from_secs(limit);
     let _ = writeln!(
         table,

@@ -100,7 +100,7 @@ async fn bench(quick: bool, report: &mut Report, table: &mut String) {
     let (total, runs) = if quick {
         (4_000, 1)
     } else {
-        (20_000, report.effort.pick(1, 11, 19))
+        (20_000, report.effort.pick(1, 7, 19))
     };
     // The floor runs at a hundredth of the pool's rate: a fortieth of the
     // requests is enough for its rate and latencies.

@@ -212,13 +212,13 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
     let (total, runs) = if quick {
         (2_000, 1)
     } else {
-        (20_000, report.effort.pick(1, 7, 21))
+        (20_000, report.effort.pick(1, 5, 21))
     };
     let config = Arc::new(tokio_postgres::Config::from_str(&url).map_err(|e| e.to_string())?);
     let _ = writeln!(
         table,
         "## sql: PostgreSQL\n\npool of {POOL}; {total} queries per run, median of {runs} runs, queries/s \
-         (floor: a new connection per query, 1/40 of the queries; ceiling: one dedicated \
+         (floor: a new connection per query, 1/80 of the queries; ceiling: one dedicated \
          connection per worker). Ratios: the median of the per-run ratios, each run measuring \
          the pools back to back in a rotating order (and, separately, unipool and the ceiling)\n\n| query | workers | unipool | bb8-postgres | deadpool-postgres | floor | ceiling | vs best peer | vs ceiling |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
@@ -315,7 +315,7 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
             drop(ours_t);
 
             let floor =
-                median_of(&PerQuery(config.clone()), workers.min(16), total / 40, q, 1).await;
+                median_of(&PerQuery(config.clone()), workers.min(16), total / 80, q, 1).await;
             // Let the server reap the closed sessions before the next cell.
             tokio::time::sleep(Duration::from_millis(200)).await;
 

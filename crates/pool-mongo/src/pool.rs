@@ -65,11 +65,12 @@ impl std::fmt::Debug for MongoPool {
 }
 
 impl MongoPool {
-    /// A pool named `mongo` for `uri` (`mongodb://` or `mongodb+srv://`).
-    /// Nothing connects yet.
+    /// A pool named `mongo` for `uri` (`mongodb://`, or `mongodb+srv://` with
+    /// the `srv` feature, on by default). Nothing connects yet.
     ///
     /// # Errors
-    /// [`MongoError::Uri`] when the URI does not parse (password redacted);
+    /// [`MongoError::Uri`] when the URI does not parse (password redacted), or
+    /// is `mongodb+srv://` in a build without the `srv` feature;
     /// [`MongoError::Config`] for a bad knob.
     pub fn new(uri: &str, config: MongoConfig) -> Result<Self, MongoError> {
         Self::named("mongo", uri, config)
@@ -82,6 +83,15 @@ impl MongoPool {
     pub fn named(name: &str, uri: &str, config: MongoConfig) -> Result<Self, MongoError> {
         config.validate()?;
         let target = pool_core::util::redact_any_url(uri);
+        if !cfg!(feature = "srv") && uri.starts_with("mongodb+srv:") {
+            // The driver's own message names its feature, not ours.
+            return Err(MongoError::Uri {
+                uri: target,
+                reason: "mongodb+srv:// needs pool-mongo's `srv` feature (on by default: \
+                         the driver's DNS resolver), which this build leaves out"
+                    .into(),
+            });
+        }
         let parsed = ConnectionString::parse(uri).map_err(|e| uri_error(uri, &target, &e))?;
         let tracker = Arc::new(Tracker::new(
             name,
@@ -357,6 +367,24 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         let e = MongoPool::new("mongo://h/db", MongoConfig::default()).unwrap_err();
         assert!(e.to_string().contains("scheme"), "{e}");
+    }
+
+    #[test]
+    fn an_srv_uri_is_taken_with_the_srv_feature_and_named_without_it() {
+        let r = MongoPool::new(
+            "mongodb+srv://app:s3cret@cluster0.example.invalid/shop",
+            MongoConfig::default(),
+        );
+        if cfg!(feature = "srv") {
+            // Parsed now, resolved when the client is built.
+            assert!(r.is_ok(), "{:?}", r.err());
+        } else {
+            let e = r.unwrap_err();
+            let shown = format!("{e} {e:?}");
+            assert!(shown.contains("`srv` feature"), "{shown}");
+            assert!(shown.contains("app:***@cluster0"), "{shown}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
     }
 
     #[test]
