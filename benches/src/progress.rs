@@ -19,12 +19,13 @@ pub struct Progress {
 /// Expected wall time of a suite, in seconds, at an effort.
 fn expected(suite: &str, effort: Effort) -> u64 {
     let default = match suite {
-        "core" => 100,
-        "sql" => 65,
-        "redis" => 20,
-        "http" => 25,
-        "ws" | "zmq" | "resources" => 6,
-        "mongo" => 15,
+        "core" => 35,
+        "sql" => 45,
+        "redis" => 10,
+        "http" => 10,
+        "ws" | "zmq" => 7,
+        "resources" => 10,
+        "mongo" => 13,
         "scale" => 75,
         "telemetry" => 1,
         _ => 30,
