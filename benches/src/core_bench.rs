@@ -232,14 +232,16 @@ fn throughput_cell(
 }
 
 /// The fraction of N a pool runs: mobc runs at a twentieth of the others'
-/// rate, and with the full N its runs were a third of the suite's time; with
-/// an eighth they last about as long as deadpool's. Cold runs time the pool's
-/// build too, so there every pool runs all of N.
+/// rate, deadpool and bb8 at about a seventh, so that with all of N their runs
+/// were most of the suite's time; with an eighth and a quarter each run
+/// still lasts 20 ms or more. Cold runs time the pool's build too, so there
+/// every pool runs all of N.
 fn share(pool: &str, mode: Mode) -> usize {
-    if pool == "mobc" && mode != Mode::Cold {
-        8
-    } else {
-        1
+    match pool {
+        _ if mode == Mode::Cold => 1,
+        "mobc" => 8,
+        "deadpool" | "bb8" => 4,
+        _ => 1,
     }
 }
 
@@ -467,12 +469,13 @@ pub fn run(report: &mut Report) -> Result<(), String> {
     for mode in modes() {
         let _ = writeln!(
             table,
-            "## core: throughput, {}\n\nN = {n} get()+drop over W tasks (mobc N/{}), {runs} runs; M ops/s \
+            "## core: throughput, {}\n\nN = {n} get()+drop over W tasks (mobc N/{}, deadpool and bb8 N/{}), {runs} runs; M ops/s \
              (medians); ratios = medians of the per-run ratios unipool / pool (all six back to \
              back in each run, in a rotating order); limit = a minimal barging pool, the \
              workload's limit\n",
             mode.name(),
-            share("mobc", mode)
+            share("mobc", mode),
+            share("deadpool", mode)
         );
         let _ = writeln!(
             table,

@@ -19,7 +19,7 @@ pub struct Progress {
 /// Expected wall time of a suite, in seconds, at an effort.
 fn expected(suite: &str, effort: Effort) -> u64 {
     let default = match suite {
-        "core" => 35,
+        "core" => 30,
         "sql" => 45,
         "redis" => 10,
         "http" => 10,
