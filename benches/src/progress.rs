@@ -20,7 +20,7 @@ pub struct Progress {
 fn expected(suite: &str, effort: Effort) -> u64 {
     let default = match suite {
         "core" => 30,
-        "sql" => 45,
+        "sql" => 25,
         "redis" => 10,
         "http" => 10,
         "ws" | "zmq" => 7,
