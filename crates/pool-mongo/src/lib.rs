@@ -11,6 +11,10 @@
 //! [`Pool`](pool_core::Pool), so registries and exporters see it like the
 //! others. See `docs/mongo.md`.
 //!
+//! Feature `srv` (on by default): `mongodb+srv://` URIs, through the driver's
+//! DNS resolver; without it such a URI is refused by [`MongoPool::new`] with
+//! an error that names the feature.
+//!
 //! ```no_run
 //! use mongodb::bson::doc;
 //! use pool_mongo::{MongoConfig, MongoPool};
