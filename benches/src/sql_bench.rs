@@ -216,32 +216,33 @@ async fn postgres(quick: bool, report: &mut Report, table: &mut String) -> Resul
         (20_000, report.effort.pick(1, 5, 21))
     };
     let config = Arc::new(tokio_postgres::Config::from_str(&url).map_err(|e| e.to_string())?);
+    // UNIPOOL_BENCH_SQL_CELL=select1:8 (or indexed:64, ...) runs one cell only,
+    // and prints its per-run ratios.
+    let only = std::env::var("UNIPOOL_BENCH_SQL_CELL").ok();
+    // Otherwise the default run measures the two corners (the cheapest query
+    // with the fewest workers, the index read with the most): a cell is about
+    // 10 s, and the run has 10 minutes, build included.
+    let corners_only = only.is_none() && report.effort == Effort::Default;
     let _ = writeln!(
         table,
         "## sql: PostgreSQL\n\npool of {POOL}; {total} queries per run, median of {runs} runs, queries/s \
          (floor: a new connection per query, 1/80 of the queries; ceiling: one dedicated \
          connection per worker). Ratios: the median of the per-run ratios, each run measuring \
          the pools back to back in a rotating order (and, separately, unipool and the ceiling){}\n\n| query | workers | unipool | bb8-postgres | deadpool-postgres | floor | ceiling | vs best peer | vs ceiling |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        if report.effort == Effort::Default {
+        if corners_only {
             ". The default run measures two of the four cells (`--thorough`: all four)"
         } else {
             ""
         }
     );
-    // UNIPOOL_BENCH_SQL_CELL=select1:8 (or indexed:64, ...) runs one cell only,
-    // and prints its per-run ratios.
-    let only = std::env::var("UNIPOOL_BENCH_SQL_CELL").ok();
     for q in [Query::Select1, Query::Indexed] {
         for workers in [8usize, 64] {
             let cell = format!("{}:{workers}", q.key());
             if only.as_ref().is_some_and(|o| *o != cell) {
                 continue;
             }
-            // The default run measures the two corners (the cheapest query
-            // with the fewest workers, the index read with the most): a cell
-            // is about 10 s, and the run has 10 minutes, build included.
             let corner = matches!((q, workers), (Query::Select1, 8) | (Query::Indexed, 64));
-            if only.is_none() && report.effort == Effort::Default && !corner {
+            if corners_only && !corner {
                 continue;
             }
             report.cell(format!("PostgreSQL {} / {workers} workers", q.name()));
